@@ -438,10 +438,11 @@ impl ThreadPool {
     /// let running = pool.submit(move || { started_tx.send(()).unwrap(); gate.recv().is_ok() });
     /// started.recv().unwrap();
     /// let queued = pool.submit(|| 2);
-    /// release.send(()).unwrap();
-    /// pool.shutdown(true, true);
-    /// assert_eq!(running.join(), Ok(true));
+    /// // Cancel what is queued, and return without waiting for the running task.
+    /// pool.shutdown(false, true);
     /// assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    /// release.send(()).unwrap();
+    /// assert_eq!(running.join(), Ok(true));
     /// ```
     pub fn shutdown(mut self, wait: bool, cancel_futures: bool) {
         if cancel_futures {
