@@ -1,2 +1,106 @@
-//! fetchall: a hand-written thread pool with Python's `concurrent.futures` model, and a CLI that
-//! fetches many URLs with it.
+//! fetchall is Python's `concurrent.futures.ThreadPoolExecutor`, written by hand in Rust, and the
+//! URL fetcher from its documentation built on it.
+//!
+//! # Example
+//!
+//! The `load_url` example from the Python docs, ported: fetch each URL on a pool of five
+//! threads, keep a map from each handle back to its URL, and print each result as it completes.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use fetchall::{as_completed, Executor, ThreadPool};
+//!
+//! # fn load_url(url: &str, _timeout: u64) -> Result<usize, String> {
+//! #     if url.contains("made-up") { Err("Name or service not known".into()) } else { Ok(url.len()) }
+//! # }
+//! let urls = ["http://www.foxnews.com/", "http://www.cnn.com/", "http://some-made-up-domain.com/"];
+//! let executor = ThreadPool::new(5);
+//! let mut future_to_url = HashMap::new();
+//! let futures: Vec<_> = urls
+//!     .iter()
+//!     .map(|&url| {
+//!         let future = executor.submit(move || load_url(url, 60));
+//!         future_to_url.insert(future.id(), url);
+//!         future
+//!     })
+//!     .collect();
+//! for future in as_completed(futures) {
+//!     let url = future_to_url[&future.id()];
+//!     match future.join() {
+//!         Ok(Ok(data)) => println!("{url:?} page is {data} bytes"),
+//!         Ok(Err(exc)) => println!("{url:?} generated an exception: {exc}"),
+//!         Err(panic) => println!("{url:?} generated an exception: {panic}"),
+//!     }
+//! }
+//! ```
+//!
+//! # Python → Rust
+//!
+//! | Python `concurrent.futures` | fetchall |
+//! |---|---|
+//! | `ThreadPoolExecutor(max_workers=n)` | [`ThreadPool::new(n)`](ThreadPool::new), [`ThreadPool::builder()`](ThreadPool::builder)`.num_threads(n)` |
+//! | default `max_workers` = `min(32, cpu_count + 4)` | [`default_workers()`] |
+//! | `thread_name_prefix="p"` (threads `p_0`, `p_1`, …) | [`Builder::thread_name_prefix`] |
+//! | `initializer=fn`, `BrokenThreadPool` | [`Builder::initializer`], [`TaskError::BrokenPool`] |
+//! | *(none; cpython#73781)* | [`Builder::queue_bound`]: `submit` blocks while K tasks wait |
+//! | `executor.submit(fn)` | [`Executor::submit`] → [`TaskHandle<T>`] |
+//! | `Future` | [`TaskHandle`] |
+//! | `f.result()` / `f.result(timeout)` | [`TaskHandle::join`] (or [`TaskHandle::result`] to share) / [`TaskHandle::join_timeout`] |
+//! | `f.done()` / `f.running()` / `f.cancelled()` | [`TaskHandle::is_finished`] / [`TaskHandle::is_running`] / [`TaskHandle::is_cancelled`] |
+//! | `f.cancel()` | [`TaskHandle::cancel`] |
+//! | `f.add_done_callback(fn)` | [`TaskHandle::add_done_callback`] |
+//! | `as_completed(fs, timeout)` | [`as_completed`]`(handles)`, [`AsCompleted::with_timeout`] |
+//! | `wait(fs, timeout, return_when)` | [`wait`]`(handles, timeout, `[`ReturnWhen`]`)` → [`DoneAndNotDone`] |
+//! | `FIRST_COMPLETED` / `FIRST_EXCEPTION` / `ALL_COMPLETED` | [`ReturnWhen::FirstCompleted`] / [`ReturnWhen::FirstException`] / [`ReturnWhen::AllCompleted`] |
+//! | `executor.map(fn, it, buffersize=n)` | [`Executor::map`], [`Executor::map_buffered`] |
+//! | `shutdown(wait, cancel_futures)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
+//! | `CancelledError` / `TimeoutError` | [`TaskError::Cancelled`] / [`TaskError::Timeout`], [`TimeoutError`] |
+//! | exception raised in `fn` | [`TaskError::Panicked`] |
+//! | `RuntimeError` on submit after shutdown | impossible: `shutdown` consumes the pool |
+//! | the two deadlock programs hang | [`TaskError::Deadlock`], or the waiting worker runs the task itself |
+//!
+//! # Shutdown and panics
+//!
+//! Dropping a [`ThreadPool`] is the end of Python's `with` block: queued tasks still run, and
+//! every worker is joined, so no thread outlives the pool. A task that panics resolves its handle
+//! to [`TaskError::Panicked`]; the worker catches the panic and carries on.
+//!
+//! # Deadlocks end
+//!
+//! A worker that waits on a task of its own pool that has not started runs it itself, so
+//! Python's `wait_on_future` program prints 25 instead of hanging. A wait that would close a
+//! cycle of threads waiting on each other (Python's `wait_on_a` / `wait_on_b`), or that waits on a
+//! task queued on a pool whose every worker is blocked for good, returns
+//! [`TaskError::Deadlock`] naming the chain.
+//!
+//! # Backends
+//!
+//! [`ThreadPool`] is the hand-written pool and the default. [`Sequential`] runs each task on the
+//! caller, as a baseline. With the `rayon` feature, `RayonPool` runs tasks on a
+//! `rayon::ThreadPool`, for comparison only. All three implement [`Executor`] and return the
+//! same [`TaskHandle`]s.
+//!
+//! # Features
+//!
+//! - `rayon`: the `RayonPool` backend (off by default).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod executor;
+mod graph;
+mod handle;
+mod pool;
+#[cfg(feature = "rayon")]
+mod rayon_pool;
+mod wait;
+
+pub use executor::{Executor, Map, Sequential};
+pub use handle::{TaskError, TaskHandle};
+pub use pool::{BuildError, Builder, ThreadPool, default_workers};
+#[cfg(feature = "rayon")]
+pub use rayon_pool::RayonPool;
+pub use wait::{
+    AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,
+};

@@ -1,0 +1,236 @@
+//! The rayon backend, kept only for comparison: [`RayonPool`] runs tasks on a
+//! `rayon::ThreadPool` of `max_workers` threads and returns the same [`TaskHandle`]s.
+//!
+//! Three things rayon does not do for us. `spawn` aborts the process when a job panics and no
+//! `panic_handler` is set, so the job catches its panic itself (the shared task code does).
+//! Dropping a rayon pool does not wait for spawned jobs, so [`RayonPool`] counts them and waits.
+//! And rayon's queue cannot be drained, so [`cancel_pending`](Executor::cancel_pending) moves an
+//! epoch forward instead, and a job that starts in an older epoch resolves as cancelled.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::executor::Executor;
+use crate::graph::{self, PoolInfo};
+use crate::handle::{Task, TaskError, TaskHandle};
+use crate::pool::{BuildError, Builder, broken_message, run_initializer};
+
+/// Tasks submitted and not finished, split into queued and running.
+#[derive(Debug, Default)]
+struct Counts {
+    queued: usize,
+    outstanding: usize,
+    /// Threads asleep on `changed`: only then is a wake-up worth its syscall.
+    waiters: usize,
+}
+
+#[derive(Debug, Default)]
+struct Tracker {
+    counts: Mutex<Counts>,
+    changed: Condvar,
+    epoch: AtomicU64,
+}
+
+impl Tracker {
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sleep<'a>(&self, mut counts: MutexGuard<'a, Counts>) -> MutexGuard<'a, Counts> {
+        counts.waiters += 1;
+        let mut counts = self
+            .changed
+            .wait(counts)
+            .unwrap_or_else(PoisonError::into_inner);
+        counts.waiters -= 1;
+        counts
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Counts)) {
+        let mut counts = self.lock();
+        change(&mut counts);
+        if counts.waiters > 0 {
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// A [`rayon::ThreadPool`] behind the [`Executor`] interface, for comparison with
+/// [`ThreadPool`](crate::ThreadPool). Built with the same [`Builder`].
+///
+/// # Examples
+///
+/// ```
+/// use fetchall::{Executor, RayonPool};
+///
+/// let pool = RayonPool::builder().num_threads(2).build_rayon()?;
+/// assert_eq!(pool.submit(|| 2 + 2).join(), Ok(4));
+/// # Ok::<(), fetchall::BuildError>(())
+/// ```
+///
+/// # Shutdown
+///
+/// Dropping it waits for every submitted task to finish, as the hand-written pool does.
+pub struct RayonPool {
+    pool: rayon::ThreadPool,
+    info: Arc<PoolInfo>,
+    tracker: Arc<Tracker>,
+    bound: Option<usize>,
+    num_threads: usize,
+    wait_on_drop: bool,
+}
+
+impl RayonPool {
+    /// A [`Builder`]; finish it with [`Builder::build_rayon`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Starts a rayon pool of `num_threads` threads with default names.
+    ///
+    /// # Panics
+    ///
+    /// If `num_threads` is 0 or rayon cannot start its threads.
+    pub fn new(num_threads: usize) -> RayonPool {
+        match Builder::new().num_threads(num_threads).build_rayon() {
+            Ok(pool) => pool,
+            Err(e) => panic!("RayonPool::new({num_threads}): {e}"),
+        }
+    }
+
+    /// Waits until every submitted task has finished (cancelling the queued ones first with
+    /// `cancel_futures`), then drops the rayon pool; `wait == false` returns without waiting.
+    pub fn shutdown(mut self, wait: bool, cancel_futures: bool) {
+        if cancel_futures {
+            self.cancel_pending();
+        }
+        self.wait_on_drop = wait;
+    }
+
+    fn wait_idle(&self) {
+        // A worker waiting for the pool to go idle would wait on itself.
+        if graph::is_worker_of(&self.info) {
+            return;
+        }
+        let mut counts = self.tracker.lock();
+        while counts.outstanding > 0 {
+            counts = self.tracker.sleep(counts);
+        }
+    }
+}
+
+impl Builder {
+    /// Starts a [`RayonPool`] with these settings (feature `rayon`).
+    ///
+    /// An initializer that fails marks the pool broken, as with [`Builder::build`]; rayon's
+    /// threads keep running, and every task they start afterwards resolves to
+    /// [`TaskError::BrokenPool`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`], or [`BuildError::Rayon`] if rayon cannot start its threads.
+    pub fn build_rayon(self) -> Result<RayonPool, BuildError> {
+        let config = self.validate()?;
+        let num_threads = config.threads.len();
+        let names: Vec<String> = config.threads.iter().map(|(_, n)| n.clone()).collect();
+        let ids: Vec<u64> = config.threads.iter().map(|(id, _)| *id).collect();
+        let info = config.info;
+        let start_info = info.clone();
+        let init = self.initializer_fn();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(num_threads)
+            .thread_name(move |i| names.get(i).cloned().unwrap_or_default())
+            .start_handler(move |i| {
+                if let Some(id) = ids.get(i) {
+                    graph::enter_worker(*id, &start_info);
+                }
+                if let Err(why) = run_initializer(init.as_ref()) {
+                    let why = broken_message(&why);
+                    tracing::error!("{why}");
+                    start_info.set_broken(why);
+                }
+            })
+            .build()
+            .map_err(BuildError::Rayon)?;
+        Ok(RayonPool {
+            pool,
+            info,
+            tracker: Arc::default(),
+            bound: self.bound(),
+            num_threads,
+            wait_on_drop: true,
+        })
+    }
+}
+
+impl Executor for RayonPool {
+    fn submit<T, F>(&self, f: F) -> TaskHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (handle, job) = Task::create(f, Some(self.info.clone()));
+        if let Some(why) = self.info.broken() {
+            job.abandon(TaskError::BrokenPool(why));
+            return handle;
+        }
+        {
+            let mut counts = self.tracker.lock();
+            if let Some(bound) = self.bound {
+                while counts.queued >= bound {
+                    if graph::is_worker_of(&self.info) {
+                        drop(counts);
+                        job.run();
+                        return handle;
+                    }
+                    counts = self.tracker.sleep(counts);
+                }
+            }
+            counts.queued += 1;
+            counts.outstanding += 1;
+        }
+        let tracker = self.tracker.clone();
+        let epoch = tracker.epoch.load(Ordering::Acquire);
+        self.pool.spawn(move || {
+            tracker.update(|c| c.queued -= 1);
+            if tracker.epoch.load(Ordering::Acquire) == epoch {
+                job.run();
+            } else {
+                job.abandon(TaskError::Cancelled);
+            }
+            tracker.update(|c| c.outstanding -= 1);
+        });
+        handle
+    }
+
+    fn max_workers(&self) -> usize {
+        self.num_threads
+    }
+
+    /// Cancels the tasks rayon has not started yet. Their handles resolve to
+    /// [`TaskError::Cancelled`] when a rayon thread reaches them, which is at once unless every
+    /// thread is busy: rayon's queue cannot be drained from outside.
+    fn cancel_pending(&self) -> usize {
+        let queued = self.tracker.lock().queued;
+        self.tracker.epoch.fetch_add(1, Ordering::AcqRel);
+        queued
+    }
+}
+
+impl Drop for RayonPool {
+    fn drop(&mut self) {
+        if self.wait_on_drop {
+            self.wait_idle();
+        }
+    }
+}
+
+impl fmt::Debug for RayonPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RayonPool")
+            .field("num_threads", &self.num_threads)
+            .field("counts", &*self.tracker.lock())
+            .finish_non_exhaustive()
+    }
+}

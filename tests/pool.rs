@@ -1,0 +1,496 @@
+//! The hand-written pool: sizing, names, initializer and broken pools, panics, handles,
+//! bounded submission, shutdown, and that no thread outlives the pool.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use fetchall::{BuildError, Executor, TaskError, TaskHandle, ThreadPool, default_workers};
+use support::{arrives_soon, gate, within};
+
+fn current_name() -> String {
+    thread::current().name().unwrap_or_default().to_owned()
+}
+
+/// Runs one task on each of the `n` workers at once (a barrier keeps any worker from taking two)
+/// and returns their thread names.
+fn worker_names(pool: &ThreadPool, n: usize) -> BTreeSet<String> {
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            pool.submit(move || {
+                barrier.wait();
+                current_name()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn default_workers_follows_python_rule() {
+    let cpus = thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(default_workers(), (cpus + 4).min(32));
+}
+
+#[test]
+fn zero_workers_is_an_error() {
+    let err = ThreadPool::builder().num_threads(0).build().unwrap_err();
+    assert!(matches!(err, BuildError::ZeroWorkers));
+    assert_eq!(err.to_string(), "max_workers must be greater than 0");
+    let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
+    assert!(matches!(err, BuildError::ZeroQueueBound));
+}
+
+#[test]
+#[should_panic(expected = "max_workers must be greater than 0")]
+fn new_with_zero_workers_panics() {
+    let _ = ThreadPool::new(0);
+}
+
+#[test]
+fn threads_are_named_prefix_underscore_index() {
+    within(|| {
+        let pool = ThreadPool::builder()
+            .num_threads(3)
+            .thread_name_prefix("fetch")
+            .build()
+            .unwrap();
+        let expected: BTreeSet<String> = ["fetch_0", "fetch_1", "fetch_2"].map(String::from).into();
+        assert_eq!(worker_names(&pool, 3), expected);
+    });
+}
+
+#[test]
+fn default_names_are_like_pythons() {
+    within(|| {
+        let pool = ThreadPool::new(2);
+        let names = worker_names(&pool, 2);
+        let prefixes: BTreeSet<&str> = names
+            .iter()
+            .filter_map(|n| n.rsplit_once('_'))
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(prefixes.len(), 1, "{names:?}");
+        let prefix = prefixes.first().unwrap();
+        let number = prefix
+            .strip_prefix("ThreadPoolExecutor-")
+            .expect("Python's prefix");
+        assert!(number.parse::<u64>().is_ok(), "{names:?}");
+        let suffixes: BTreeSet<&str> = names
+            .iter()
+            .filter_map(|n| n.rsplit_once('_'))
+            .map(|(_, i)| i)
+            .collect();
+        assert_eq!(suffixes, BTreeSet::from(["0", "1"]));
+    });
+}
+
+#[test]
+fn initializer_runs_once_per_worker_before_tasks() {
+    within(|| {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let pool = ThreadPool::builder()
+            .num_threads(3)
+            .initializer(move || {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            })
+            .build()
+            .unwrap();
+        // Every worker has started a task, so every initializer has returned.
+        let names = worker_names(&pool, 3);
+        assert_eq!(names.len(), 3);
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
+fn failing_initializer_breaks_queued_and_later_tasks() {
+    within(|| {
+        let (open, gate_rx) = gate();
+        let gate_rx = Mutex::new(gate_rx);
+        let pool = ThreadPool::builder()
+            .num_threads(2)
+            .initializer(move || {
+                // Hold the workers in their initializer until tasks are queued.
+                let _ = gate_rx.lock().unwrap().recv();
+                Err("no database")
+            })
+            .build()
+            .unwrap();
+        let queued: Vec<_> = (0..5).map(|i| pool.submit(move || i)).collect();
+        drop(open);
+        for handle in queued {
+            match handle.join() {
+                Err(TaskError::BrokenPool(why)) => assert!(why.contains("no database"), "{why}"),
+                other => panic!("expected BrokenPool, got {other:?}"),
+            }
+        }
+        let later = pool.submit(|| 1);
+        assert!(
+            later.is_finished(),
+            "a submit to a broken pool resolves at once"
+        );
+        assert!(matches!(later.join(), Err(TaskError::BrokenPool(_))));
+    });
+}
+
+#[test]
+fn panicking_initializer_breaks_the_pool_with_its_message() {
+    within(|| {
+        let pool = ThreadPool::builder()
+            .num_threads(1)
+            .initializer(|| -> Result<(), String> { panic!("init exploded") })
+            .build()
+            .unwrap();
+        match pool.submit(|| 1).join() {
+            Err(TaskError::BrokenPool(why)) => assert!(why.contains("init exploded"), "{why}"),
+            other => panic!("expected BrokenPool, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn panic_is_data_and_worker_survives() {
+    within(|| {
+        let pool = ThreadPool::builder()
+            .num_threads(1)
+            .thread_name_prefix("solo")
+            .build()
+            .unwrap();
+        let boom = pool.submit(|| -> i32 { panic!("boom {}", 7) });
+        assert_eq!(boom.join(), Err(TaskError::Panicked("boom 7".into())));
+        // Same single worker, still alive.
+        assert_eq!(pool.submit(current_name).join(), Ok("solo_0".to_owned()));
+    });
+}
+
+#[test]
+fn states_move_queued_running_finished() {
+    within(|| {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let (started_tx, started) = mpsc::channel();
+        let first = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            wait_here.recv().is_ok()
+        });
+        started.recv().unwrap();
+        let second = pool.submit(|| 2);
+        assert!(first.is_running() && !first.is_finished());
+        assert!(!second.is_running() && !second.is_finished());
+        open.send(()).unwrap();
+        assert_eq!(first.join(), Ok(true));
+        assert_eq!(second.result(), Ok(2));
+        assert!(second.is_finished() && !second.is_running() && !second.is_cancelled());
+    });
+}
+
+#[test]
+fn cancel_succeeds_only_while_queued() {
+    within(|| {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let (started_tx, started) = mpsc::channel();
+        let running = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            wait_here.recv().is_ok()
+        });
+        started.recv().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran_in_task = ran.clone();
+        let queued = pool.submit(move || ran_in_task.fetch_add(1, Ordering::SeqCst));
+        assert!(!running.cancel(), "a running task cannot be cancelled");
+        assert!(queued.cancel());
+        assert!(queued.cancel(), "cancelling twice still says cancelled");
+        assert!(queued.is_cancelled() && queued.is_finished());
+        open.send(()).unwrap();
+        assert_eq!(running.join(), Ok(true));
+        let finished = pool.submit(|| 3);
+        assert!(finished.wait_timeout(support::LIMIT));
+        assert!(!finished.cancel(), "a finished task cannot be cancelled");
+        assert_eq!(queued.join(), Err(TaskError::Cancelled));
+        // Let the worker pass the cancelled entry, then check it never ran.
+        assert_eq!(finished.join(), Ok(3));
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn join_timeout_times_out_and_task_keeps_running() {
+    within(|| {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let (done_tx, done) = mpsc::channel();
+        let slow = pool.submit(move || {
+            let _ = wait_here.recv();
+            done_tx.send("finished anyway").unwrap();
+        });
+        assert!(!slow.wait_timeout(Duration::from_millis(20)));
+        assert_eq!(
+            slow.join_timeout(Duration::from_millis(20)),
+            Err(TaskError::Timeout)
+        );
+        open.send(()).unwrap();
+        assert_eq!(done.recv().unwrap(), "finished anyway");
+    });
+}
+
+#[test]
+fn done_callbacks_run_on_completion_or_at_once_and_panics_are_caught() {
+    within(|| {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let (tx, rx) = mpsc::channel::<String>();
+        let task = pool.submit(move || {
+            let _ = wait_here.recv();
+            5
+        });
+        let tx1 = tx.clone();
+        task.add_done_callback(move |h| tx1.send(format!("first saw {:?}", h.result())).unwrap());
+        task.add_done_callback(|_| panic!("callback exploded"));
+        let tx2 = tx.clone();
+        task.add_done_callback(move |h| {
+            tx2.send(format!("third saw done={}", h.is_finished()))
+                .unwrap()
+        });
+        assert!(rx.try_recv().is_err(), "callbacks wait for the task");
+        open.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), "first saw Ok(5)");
+        assert_eq!(rx.recv().unwrap(), "third saw done=true");
+        // Already finished: runs at once, on this thread.
+        let here = current_name();
+        task.add_done_callback(move |_| tx.send(current_name()).unwrap());
+        assert_eq!(rx.try_recv().unwrap(), here);
+        assert_eq!(
+            task.join(),
+            Ok(5),
+            "a panicking callback leaves the result alone"
+        );
+    });
+}
+
+#[test]
+fn bounded_queue_blocks_submit_until_there_is_room() {
+    within(|| {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .num_threads(1)
+                .queue_bound(2)
+                .build()
+                .unwrap(),
+        );
+        let (open, wait_here) = gate();
+        let (started_tx, started) = mpsc::channel();
+        let busy = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            let _ = wait_here.recv();
+        });
+        started.recv().unwrap();
+        let queued: Vec<_> = (0..2).map(|i| pool.submit(move || i)).collect();
+        let (submitted_tx, submitted) = mpsc::channel();
+        let submitter_pool = pool.clone();
+        let submitter = thread::spawn(move || {
+            let third = submitter_pool.submit(|| 2);
+            submitted_tx.send(()).unwrap();
+            third.join()
+        });
+        assert!(
+            !arrives_soon(&submitted),
+            "the third submit must block while 2 are queued"
+        );
+        open.send(()).unwrap();
+        submitted.recv().unwrap();
+        assert_eq!(submitter.join().unwrap(), Ok(2));
+        busy.join().unwrap();
+        let values: Vec<_> = queued.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(values, [0, 1]);
+    });
+}
+
+#[test]
+fn a_worker_submitting_to_its_own_full_queue_runs_the_task_itself() {
+    within(|| {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .num_threads(1)
+                .queue_bound(1)
+                .build()
+                .unwrap(),
+        );
+        let inner_pool = pool.clone();
+        let outer = pool.submit(move || {
+            let filler = inner_pool.submit(current_name);
+            // The queue (bound 1) is full, and the only worker is this one: blocking would
+            // deadlock, so submit runs the task here and returns it finished.
+            let inline = inner_pool.submit(current_name);
+            let finished_on_return = inline.is_finished();
+            (filler, finished_on_return, inline.join(), current_name())
+        });
+        let (filler, finished_on_return, inline, worker) = outer.join().unwrap();
+        assert!(finished_on_return);
+        assert_eq!(inline, Ok(worker));
+        assert_eq!(filler.join(), Ok(worker_name_of(&pool)));
+    });
+}
+
+/// A pool whose single worker is held at a gate, with three tasks queued behind it.
+fn held_pool() -> (
+    ThreadPool,
+    Sender<()>,
+    TaskHandle<bool>,
+    Vec<TaskHandle<usize>>,
+) {
+    let pool = ThreadPool::new(1);
+    let (open, wait_here) = gate();
+    let (started_tx, started) = mpsc::channel();
+    let running = pool.submit(move || {
+        started_tx.send(()).unwrap();
+        wait_here.recv().is_ok()
+    });
+    started.recv().unwrap();
+    let queued = (0..3).map(|i| pool.submit(move || i)).collect();
+    (pool, open, running, queued)
+}
+
+#[test]
+fn shutdown_waits_for_queued_tasks_to_run() {
+    within(|| {
+        let (pool, open, running, queued) = held_pool();
+        open.send(()).unwrap();
+        pool.shutdown(true, false);
+        assert_eq!(running.join(), Ok(true));
+        let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
+        assert_eq!(values, [Ok(0), Ok(1), Ok(2)]);
+    });
+}
+
+#[test]
+fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones() {
+    within(|| {
+        let (pool, open, running, queued) = held_pool();
+        // Open the gate only once the last queued task is resolved, i.e. by the cancellation
+        // inside shutdown, so the worker cannot reach the queued tasks first.
+        queued[2].add_done_callback(move |_| open.send(()).unwrap());
+        pool.shutdown(true, true);
+        assert_eq!(running.join(), Ok(true));
+        let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
+        assert_eq!(values, vec![Err(TaskError::Cancelled); 3]);
+    });
+}
+
+#[test]
+fn shutdown_without_wait_returns_while_tasks_run() {
+    within(|| {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let (started_tx, started) = mpsc::channel();
+        let running = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            wait_here.recv().is_ok()
+        });
+        let queued = pool.submit(|| "still runs");
+        started.recv().unwrap();
+        pool.shutdown(false, false); // must not wait for the gated task
+        open.send(()).unwrap();
+        assert_eq!(running.join(), Ok(true));
+        assert_eq!(queued.join(), Ok("still runs"));
+    });
+}
+
+/// Sends on its channel when dropped; kept in a worker's thread-local storage, it reports that
+/// the worker thread has exited (thread-local destructors run as a thread exits).
+struct ExitSignal(Sender<String>);
+
+impl Drop for ExitSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(current_name());
+    }
+}
+
+thread_local! {
+    static EXIT_SIGNAL: RefCell<Option<ExitSignal>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn no_thread_outlives_its_pool() {
+    within(|| {
+        let (tx, exited) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let pool = ThreadPool::builder()
+            .num_threads(4)
+            .thread_name_prefix("gone")
+            .initializer(move || {
+                let signal = ExitSignal(tx.lock().unwrap().clone());
+                EXIT_SIGNAL.with(|s| *s.borrow_mut() = Some(signal));
+                Ok::<(), String>(())
+            })
+            .build()
+            .unwrap();
+        let handles: Vec<_> = (0..100).map(|i| pool.submit(move || i * 2)).collect();
+        drop(pool);
+        // Drop has joined every worker, so all four have already signalled: no waiting here.
+        let gone: BTreeSet<String> = exited.try_iter().collect();
+        let expected: BTreeSet<String> = (0..4).map(|i| format!("gone_{i}")).collect();
+        assert_eq!(gone, expected);
+        // And every queued task ran before the workers left.
+        let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, (0..100).map(|i| i * 2).sum::<i32>());
+    });
+}
+
+#[test]
+fn dropping_the_last_reference_inside_a_task_does_not_hang() {
+    within(|| {
+        let pool = Arc::new(ThreadPool::new(2));
+        let (release, wait_here) = gate();
+        let (dropped_tx, dropped) = mpsc::channel();
+        let in_task = pool.clone();
+        pool.submit(move || {
+            let _ = wait_here.recv();
+            // The test's reference is gone by now, so the pool drops here, on its own worker,
+            // which must join the other worker and not try to join itself.
+            drop(in_task);
+            dropped_tx.send("dropped inside").unwrap();
+        });
+        drop(pool);
+        release.send(()).unwrap();
+        assert_eq!(dropped.recv().unwrap(), "dropped inside");
+    });
+}
+
+#[test]
+fn many_threads_submit_at_once() {
+    within(|| {
+        let pool = ThreadPool::new(4);
+        let total = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for t in 0..8 {
+                let (pool, total) = (&pool, &total);
+                s.spawn(move || {
+                    let handles: Vec<_> = (0..500)
+                        .map(|i| pool.submit(move || t * 1000 + i))
+                        .collect();
+                    for h in handles {
+                        h.join().unwrap();
+                        total.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 8 * 500);
+    });
+}
+
+fn worker_name_of(pool: &ThreadPool) -> String {
+    pool.submit(current_name).join().unwrap()
+}
