@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{GENEROUS, fetcher, refused_addr, server, within};
 use fetchall::serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
-use fetchall::{FetchError, FetchOptions, Fetcher, Method, Phase};
+use fetchall::{FetchError, FetchOptions, Fetcher, Method, Page, Phase};
 
 const SHORT: Duration = Duration::from_secs(1);
 
@@ -348,4 +348,13 @@ fn workers_share_one_pool() {
     assert_eq!(total, WORKERS as u64 * 25 * 100);
     // Each worker holds at most one connection at a time, and every one goes back to the pool.
     assert!(server.connections_accepted() <= WORKERS as u64);
+}
+
+#[test]
+fn fetchers_pages_errors_and_servers_cross_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Fetcher>();
+    shareable::<Page>();
+    shareable::<FetchError>();
+    shareable::<fetchall::serve::Server>();
 }
