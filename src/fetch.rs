@@ -240,7 +240,7 @@ impl Fetcher {
     /// # Examples
     ///
     /// ```no_run
-    /// use fetchall::{FetchError, Fetcher};
+    /// use fetchall::Fetcher;
     ///
     /// let fetcher = Fetcher::default();
     /// match fetcher.load_url("http://example.com/missing") {

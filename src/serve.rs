@@ -80,7 +80,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The bytes `/bytes/N` and the partial bodies are written from.
 static FILL: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
-/// A running loopback server. Dropping it stops it: see [`Server`'s `Drop`](#impl-Drop-for-Server).
+/// A running loopback server.
+///
+/// # Shutdown
+///
+/// Dropping the server stops it: no new connections, every open one shut down (a blocked read
+/// or write returns at once), the waiting routes (`/hang`, `/drip`, `/sleep`) woken, and their
+/// threads waited for. Nothing is left running and nothing hangs.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
@@ -168,9 +174,7 @@ impl Server {
 }
 
 impl Drop for Server {
-    /// Stops accepting, shuts every open connection down (a blocked read or write returns at
-    /// once), wakes the routes that wait (`/hang`, `/drip`, `/sleep`), and waits for the threads
-    /// to finish. Nothing is left running and nothing hangs.
+    /// Stops the server: see [Shutdown](Server#shutdown).
     fn drop(&mut self) {
         {
             let mut state = self.shared.lock();
