@@ -6,30 +6,36 @@
 //! The `load_url` example from the Python docs, ported: fetch each URL on a pool of five
 //! threads, keep a map from each handle back to its URL, and print each result as it completes.
 //!
-//! ```
+//! ```no_run
 //! use std::collections::HashMap;
-//! use fetchall::{as_completed, Executor, ThreadPool};
+//! use fetchall::{as_completed, repr, Executor, FetchOptions, Fetcher, ThreadPool};
 //!
-//! # fn load_url(url: &str, _timeout: u64) -> Result<usize, String> {
-//! #     if url.contains("made-up") { Err("Name or service not known".into()) } else { Ok(url.len()) }
-//! # }
-//! let urls = ["http://www.foxnews.com/", "http://www.cnn.com/", "http://some-made-up-domain.com/"];
+//! let urls = [
+//!     "http://www.foxnews.com/",
+//!     "http://www.cnn.com/",
+//!     "http://europe.wsj.com/",
+//!     "http://www.bbc.co.uk/",
+//!     "http://some-made-up-domain.com/",
+//! ];
+//! // Retrieve a single page and report the URL and contents: one shared client, 60 s in all.
+//! let fetcher = Fetcher::new(FetchOptions::default());
+//! // Dropping the pool at the end of the block joins its threads, like Python's `with`.
 //! let executor = ThreadPool::new(5);
+//! // Start the load operations and mark each handle with its URL.
 //! let mut future_to_url = HashMap::new();
-//! let futures: Vec<_> = urls
-//!     .iter()
-//!     .map(|&url| {
-//!         let future = executor.submit(move || load_url(url, 60));
-//!         future_to_url.insert(future.id(), url);
-//!         future
-//!     })
-//!     .collect();
+//! let mut futures = Vec::new();
+//! for url in urls {
+//!     let fetcher = fetcher.clone();
+//!     let future = executor.submit(move || fetcher.load_url(url));
+//!     future_to_url.insert(future.id(), url);
+//!     futures.push(future);
+//! }
 //! for future in as_completed(futures) {
-//!     let url = future_to_url[&future.id()];
+//!     let url = repr(future_to_url[&future.id()]);
 //!     match future.join() {
-//!         Ok(Ok(data)) => println!("{url:?} page is {data} bytes"),
-//!         Ok(Err(exc)) => println!("{url:?} generated an exception: {exc}"),
-//!         Err(panic) => println!("{url:?} generated an exception: {panic}"),
+//!         Ok(Ok(page)) => println!("{url} page is {} bytes", page.bytes),
+//!         Ok(Err(exc)) => println!("{url} generated an exception: {exc}"),
+//!         Err(exc) => println!("{url} generated an exception: {exc}"),
 //!     }
 //! }
 //! ```
@@ -58,6 +64,8 @@
 //! | exception raised in `fn` | [`TaskError::Panicked`] |
 //! | `RuntimeError` on submit after shutdown | impossible: `shutdown` consumes the pool |
 //! | the two deadlock programs hang | [`TaskError::Deadlock`], or the waiting worker runs the task itself |
+//! | `load_url(url, timeout)` | [`Fetcher::load_url`], with [`FetchOptions::timeout`] a total deadline |
+//! | `'%r' % url` | [`repr`] |
 //!
 //! # Shutdown and panics
 //!
@@ -80,6 +88,14 @@
 //! `rayon::ThreadPool`, for comparison only. All three implement [`Executor`] and return the
 //! same [`TaskHandle`]s.
 //!
+//! # Fetching
+//!
+//! [`Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
+//! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
+//! socket operation, so a server that drips a byte a second can hold it for hours), the body
+//! counted while it streams and never buffered, and errors worded like urllib's. [`serve`] is a
+//! small loopback HTTP server for demos, tests and benchmarks.
+//!
 //! # Features
 //!
 //! - `rayon`: the `RayonPool` backend (off by default).
@@ -89,14 +105,20 @@
 #![warn(missing_debug_implementations)]
 
 mod executor;
+mod fetch;
 mod graph;
 mod handle;
 mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
+pub mod serve;
 mod wait;
 
 pub use executor::{Executor, Map, Sequential};
+pub use fetch::{
+    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
+    Fetcher, Method, Page, Phase, load_url, repr,
+};
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};
 #[cfg(feature = "rayon")]
