@@ -1,0 +1,230 @@
+//! The clients side by side: how each is started, and how its output is checked to hold one
+//! correct line per URL.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// What curl prints per URL (`-w`), in the same run for `curl --parallel` and `xargs curl`.
+const CURL_WRITE_OUT: &str = "%{url_effective} %{size_download}\\n";
+
+/// fetchall's executor, chosen with `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Pool,
+    Rayon,
+    Sequential,
+}
+
+impl Backend {
+    fn flag(self) -> &'static str {
+        match self {
+            Backend::Pool => "pool",
+            Backend::Rayon => "rayon",
+            Backend::Sequential => "sequential",
+        }
+    }
+}
+
+/// One client in the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// The `fetchall` binary with a backend.
+    Fetchall(Backend),
+    /// This harness run as a client (`--client`): `Fetcher` and `ThreadPool` with no CLI, the
+    /// floor the CLI's own costs sit on.
+    Library,
+    /// The Python docs example (`python_example.py`).
+    Python,
+    /// `curl --parallel --parallel-max W` over a config file of every URL.
+    CurlParallel,
+    /// `xargs -P W -n 1 curl`: a process and a connection per URL.
+    XargsCurl,
+    /// One `curl` on one URL.
+    Curl,
+    /// The harness's own minimal keep-alive client, in process: what the server can serve.
+    Raw,
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Client::Fetchall(backend) => write!(f, "fetchall --backend {}", backend.flag()),
+            Client::Library => f.write_str("library (Fetcher + ThreadPool, no CLI)"),
+            Client::Python => f.write_str("python3 docs example"),
+            Client::CurlParallel => f.write_str("curl --parallel"),
+            Client::XargsCurl => f.write_str("xargs -P W curl"),
+            Client::Curl => f.write_str("curl"),
+            Client::Raw => f.write_str("raw keep-alive client (server capacity)"),
+        }
+    }
+}
+
+/// How a client prints its line per URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `'URL' page is N bytes`, the Python example's line.
+    Python,
+    /// `URL N`, from [`CURL_WRITE_OUT`].
+    Curl,
+}
+
+/// The programs found on this machine.
+#[derive(Debug)]
+pub(crate) struct Tools {
+    pub(crate) fetchall: Option<PathBuf>,
+    pub(crate) rayon: bool,
+    pub(crate) harness: PathBuf,
+    pub(crate) python: Option<PathBuf>,
+    pub(crate) curl: Option<PathBuf>,
+    pub(crate) xargs: Option<PathBuf>,
+}
+
+/// The files a case's clients read: the URL list, and the same list as a curl config.
+#[derive(Debug)]
+pub(crate) struct Inputs<'a> {
+    pub(crate) urls: &'a Path,
+    pub(crate) curl_config: &'a Path,
+    pub(crate) first_url: &'a str,
+    pub(crate) workers: usize,
+}
+
+impl Tools {
+    /// Why `client` cannot run here, or `None` if it can.
+    pub(crate) fn missing(&self, client: Client) -> Option<String> {
+        let found = match client {
+            Client::Fetchall(Backend::Rayon) if self.fetchall.is_some() && !self.rayon => {
+                return Some(
+                    "fetchall --backend rayon: the binary was built without the rayon feature"
+                        .into(),
+                );
+            }
+            Client::Fetchall(_) => self.fetchall.is_some(),
+            Client::Library | Client::Raw => true,
+            Client::Python => self.python.is_some(),
+            Client::CurlParallel | Client::Curl => self.curl.is_some(),
+            Client::XargsCurl => self.curl.is_some() && self.xargs.is_some(),
+        };
+        (!found).then(|| format!("{client}: not installed (or no fetchall binary yet)"))
+    }
+
+    /// The program and arguments that run `client` on `inputs`; `None` for the in-process
+    /// [`Client::Raw`] and for a client that is not installed.
+    pub(crate) fn command(
+        &self,
+        client: Client,
+        inputs: &Inputs<'_>,
+    ) -> Option<(PathBuf, Vec<String>)> {
+        let w = inputs.workers.to_string();
+        let urls = inputs.urls.display().to_string();
+        let curl_quiet = ["-s", "--noproxy", "*", "-w", CURL_WRITE_OUT].map(String::from);
+        let command = match client {
+            Client::Fetchall(backend) => {
+                let args = [
+                    &urls,
+                    "--max-workers",
+                    &w,
+                    "--timeout",
+                    "60",
+                    "--backend",
+                    backend.flag(),
+                    "-q",
+                ];
+                (self.fetchall.clone()?, args.map(String::from).to_vec())
+            }
+            Client::Library => (self.harness.clone(), vec!["--client".into(), w, urls]),
+            Client::Python => {
+                let script =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/http/python_example.py");
+                (
+                    self.python.clone()?,
+                    vec![script.display().to_string(), urls, w],
+                )
+            }
+            Client::CurlParallel => {
+                let mut args = vec!["--parallel".into(), "--parallel-max".into(), w];
+                args.extend(curl_quiet);
+                args.extend(["-K".into(), inputs.curl_config.display().to_string()]);
+                (self.curl.clone()?, args)
+            }
+            Client::XargsCurl => {
+                let curl = self.curl.as_ref()?.display().to_string();
+                let mut args = vec!["-P".into(), w, "-n".into(), "1".into(), "-a".into(), urls];
+                args.extend([curl, "-o".into(), "/dev/null".into()]);
+                args.extend(curl_quiet);
+                (self.xargs.clone()?, args)
+            }
+            Client::Curl => {
+                let mut args = vec!["-o".into(), "/dev/null".into()];
+                args.extend(curl_quiet);
+                args.push(inputs.first_url.to_owned());
+                (self.curl.clone()?, args)
+            }
+            Client::Raw => return None,
+        };
+        Some(command)
+    }
+}
+
+impl Client {
+    /// The format of the client's line per URL.
+    pub(crate) fn format(self) -> Format {
+        match self {
+            Client::Fetchall(_) | Client::Library | Client::Python => Format::Python,
+            Client::CurlParallel | Client::XargsCurl | Client::Curl | Client::Raw => Format::Curl,
+        }
+    }
+}
+
+/// The config file `curl -K` reads: every URL with its own `output`.
+pub(crate) fn curl_config_line(url: &str) -> String {
+    format!("url = \"{url}\"\noutput = \"/dev/null\"\n")
+}
+
+/// Checks that `output` holds exactly one line for each of the `n` URLs (told apart by their
+/// `?i=` query), each saying `bytes` bytes. Returns the line count, or the first problem.
+pub(crate) fn check_output(
+    output: &Path,
+    format: Format,
+    n: usize,
+    bytes: u64,
+) -> Result<usize, String> {
+    let file = File::open(output).map_err(|e| format!("no output: {e}"))?;
+    let mut seen = vec![false; n];
+    let mut lines = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("unreadable output: {e}"))?;
+        let bad = || format!("bad line {}: {line}", lines + 1);
+        let (url, size) = match format {
+            Format::Python => line
+                .strip_prefix('\'')
+                .and_then(|l| l.split_once("' page is "))
+                .and_then(|(url, rest)| Some((url, rest.strip_suffix(" bytes")?))),
+            Format::Curl => line.rsplit_once(' '),
+        }
+        .ok_or_else(bad)?;
+        let index = url
+            .rsplit_once("?i=")
+            .and_then(|(_, i)| i.parse::<usize>().ok())
+            .filter(|&i| i < n)
+            .ok_or_else(bad)?;
+        if size.parse::<u64>() != Ok(bytes) || std::mem::replace(&mut seen[index], true) {
+            return Err(bad());
+        }
+        lines += 1;
+    }
+    if lines == n {
+        Ok(lines)
+    } else {
+        Err(format!("{lines} lines for {n} URLs"))
+    }
+}
+
+/// The first `name` on `PATH` that is a file.
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,192 @@
+//! Running one client once: wall time from spawn to exit, peak RSS from the kernel, a hard time
+//! limit, and the statistics over rounds.
+//!
+//! **Wall time** is `Instant` around spawn and `wait`, taken in this process.
+//! **Peak RSS** is the kernel's `ru_maxrss` for the client, read by GNU time
+//! (`/usr/bin/time -f %M`), which `wait4`s on it. For a client that is several processes
+//! (`xargs -P W curl`) it is the largest single process, not their sum. Without `/usr/bin/time`
+//! the RSS column is left empty. The wrapper costs about a millisecond per run; the startup case
+//! runs without it.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// GNU time, which reports the peak RSS of the command it runs.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// The proxy variables curl, Python and ureq all honour: removed from every client's
+/// environment, so that nothing but 127.0.0.1 is ever contacted.
+const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// What one run of a client produced.
+#[derive(Debug)]
+pub(crate) struct Sample {
+    pub(crate) wall: Duration,
+    /// Peak resident set, in KiB.
+    pub(crate) rss_kib: Option<u64>,
+    /// Connections the server accepted during the run.
+    pub(crate) connections: u64,
+    /// `Ok(lines)` when every URL got one correct line, else what was wrong.
+    pub(crate) check: Result<usize, String>,
+}
+
+/// A child process run: where its output goes, and the limit after which it is killed.
+#[derive(Debug)]
+pub(crate) struct Runner {
+    dir: PathBuf,
+    limit: Duration,
+    gnu_time: bool,
+}
+
+/// How a child run ended.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) wall: Duration,
+    pub(crate) rss_kib: Option<u64>,
+    pub(crate) status: Option<ExitStatus>,
+    /// The child's standard output, in a file.
+    pub(crate) stdout: PathBuf,
+    /// The first line of its standard error, if any.
+    pub(crate) stderr: String,
+}
+
+impl Runner {
+    pub(crate) fn new(dir: &Path, limit: Duration) -> Runner {
+        Runner {
+            dir: dir.to_path_buf(),
+            limit,
+            gnu_time: Path::new(GNU_TIME).exists(),
+        }
+    }
+
+    /// `true` when peak RSS can be measured.
+    pub(crate) fn measures_rss(&self) -> bool {
+        self.gnu_time
+    }
+
+    /// Runs `program args` with stdout to a file, under GNU time when `rss` is asked for.
+    /// The child leads its own process group, so that a run over the limit is killed with
+    /// everything it started (`xargs` and its `curl`s).
+    pub(crate) fn run(&self, program: &Path, args: &[String], rss: bool) -> io::Result<Finished> {
+        let stdout = self.dir.join("stdout.txt");
+        let stderr = self.dir.join("stderr.txt");
+        let rss_file = self.dir.join("rss.txt");
+        let timed = rss && self.gnu_time;
+        let mut command = if timed {
+            let _ = fs::remove_file(&rss_file);
+            let mut c = Command::new(GNU_TIME);
+            c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout)?)
+            .stderr(File::create(&stderr)?)
+            .process_group(0);
+        for var in PROXY_VARS {
+            command.env_remove(var);
+        }
+
+        let started = Instant::now();
+        let mut child = command.spawn()?;
+        let pid = child.id();
+        let (done, exited) = mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let status = child.wait();
+            let _ = done.send((status, Instant::now()));
+        });
+        let ((status, ended), killed) = match exited.recv_timeout(self.limit) {
+            Ok(result) => (result, false),
+            Err(RecvTimeoutError::Timeout) => {
+                kill_group(pid);
+                let result = exited
+                    .recv()
+                    .map_err(|_| io::Error::other("the waiting thread died"))?;
+                (result, true)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other("the waiting thread died"));
+            }
+        };
+        let _ = waiter.join();
+        let wall = ended - started;
+        let status = status?;
+        let rss_kib = if timed {
+            fs::read_to_string(&rss_file)
+                .ok()
+                .and_then(|s| s.lines().last()?.trim().parse().ok())
+        } else {
+            None
+        };
+        let mut first = fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| !l.starts_with("Command exited with non-zero status"))
+            .unwrap_or_default()
+            .to_owned();
+        if killed {
+            first = format!("killed after {:?}", self.limit);
+        }
+        Ok(Finished {
+            wall,
+            rss_kib,
+            status: (!killed).then_some(status),
+            stdout,
+            stderr: first,
+        })
+    }
+}
+
+/// Kills a process group this harness started (its leader's pid is the group id).
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(format!("-{pid}"))
+        .status();
+}
+
+/// Median, minimum and maximum of some durations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spread {
+    pub(crate) median: Duration,
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
+}
+
+impl Spread {
+    /// `None` for no samples. An even count takes the mean of the middle two.
+    pub(crate) fn of(samples: &[Duration]) -> Option<Spread> {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        let n = sorted.len();
+        let (first, last) = (*sorted.first()?, *sorted.last()?);
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+        };
+        Some(Spread {
+            median,
+            min: first,
+            max: last,
+        })
+    }
+}
