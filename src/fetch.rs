@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -34,9 +34,14 @@ use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+    Transport,
 };
 use ureq::{Agent, ResponseExt, Timeout};
+
+use self::socket::SocketConnector;
+
+mod socket;
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.
@@ -61,6 +66,9 @@ const DNS_CACHE_MAX: usize = 4096;
 
 /// Error bodies up to this size are read and discarded so the connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// The largest buffer a body is read through.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// The request method [`Fetcher::load_url`] sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,11 +200,7 @@ impl Fetcher {
                     .build(),
             )
             .build();
-        let agent = Agent::with_parts(
-            config,
-            PhaseConnector(DefaultConnector::new()),
-            CachingResolver::default(),
-        );
+        let agent = Agent::with_parts(config, PhaseConnector::new(), CachingResolver::default());
 
         let mut headers = HeaderMap::with_capacity(2 + options.headers.len());
         headers.insert(USER_AGENT, options.user_agent);
@@ -288,19 +292,15 @@ impl Fetcher {
         let final_url = (*response.get_uri() != uri).then(|| response.get_uri().to_string());
         let expected = response.body().content_length();
         let mut body = response.into_body().into_reader();
-        let mut counter = Counter::default();
-        match io::copy(&mut body, &mut counter) {
-            Ok(_) => Ok(Page {
+        match count_body(&mut body, expected) {
+            (bytes, Ok(())) => Ok(Page {
                 status: status.as_u16(),
-                bytes: counter.bytes,
+                bytes,
                 final_url,
                 elapsed: started.elapsed(),
             }),
-            Err(e) => {
-                let stage = Stage::Body {
-                    bytes: counter.bytes,
-                    expected,
-                };
+            (bytes, Err(e)) => {
+                let stage = Stage::Body { bytes, expected };
                 Err(classify(ureq::Error::from(e), stage, started.elapsed()))
             }
         }
@@ -331,22 +331,25 @@ pub fn load_url(fetcher: &Fetcher, url: &str) -> Result<Page, FetchError> {
     fetcher.load_url(url)
 }
 
-/// An `io::Write` that counts what it is given and keeps none of it. Fed by `io::copy`, which
-/// reads through one fixed stack buffer, so a body of any size costs no memory, and the count is
-/// still there when the copy fails half way.
-#[derive(Default)]
-struct Counter {
-    bytes: u64,
-}
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bytes += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+/// Reads `body` to its end and counts it, keeping none of it: a body of any size costs one
+/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs). Returns the count
+/// even when reading fails half way.
+///
+/// Not `io::copy`: its 8 KiB buffer makes sixteen calls through ureq's body reader for each
+/// 128 KiB ureq reads from the socket, and each call has its bookkeeping.
+fn count_body(body: &mut impl Read, expected: Option<u64>) -> (u64, io::Result<()>) {
+    let size = expected.map_or(READ_BUFFER, |n| {
+        usize::try_from(n).map_or(READ_BUFFER, |n| n.clamp(1, READ_BUFFER))
+    });
+    let mut buf = vec![0; size];
+    let mut bytes = 0;
+    loop {
+        match body.read(&mut buf) {
+            Ok(0) => return (bytes, Ok(())),
+            Ok(n) => bytes += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (bytes, Err(e)),
+        }
     }
 }
 
@@ -725,15 +728,27 @@ pub fn repr(s: &str) -> String {
     out
 }
 
-/// ureq's default connectors, with every error labelled by phase: a timeout while connecting
-/// becomes `Timeout::Connect`, and the connection it makes is wrapped in [`ExchangeTransport`].
+/// The connector chain, with every error labelled by phase: a timeout while connecting becomes
+/// `Timeout::Connect`, and the connection it makes is wrapped in [`ExchangeTransport`].
 ///
 /// ureq itself reports the expiry of the whole-URL deadline as `Timeout::Global` whatever it was
 /// doing, which would leave "timed out" without the phase.
 #[derive(Debug)]
-struct PhaseConnector(DefaultConnector);
+struct PhaseConnector<C>(C);
 
-impl Connector for PhaseConnector {
+impl PhaseConnector<()> {
+    /// ureq's default chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for `https`),
+    /// with [`SocketConnector`] for ureq's TCP connector.
+    fn new() -> PhaseConnector<impl Connector<Out: Transport>> {
+        PhaseConnector(
+            ().chain(ConnectProxyConnector::default())
+                .chain(SocketConnector)
+                .chain(RustlsConnector::default()),
+        )
+    }
+}
+
+impl<C: Connector> Connector for PhaseConnector<C> {
     type Out = ExchangeTransport;
 
     fn connect(
@@ -742,7 +757,7 @@ impl Connector for PhaseConnector {
         chained: Option<()>,
     ) -> Result<Option<ExchangeTransport>, ureq::Error> {
         match self.0.connect(details, chained) {
-            Ok(transport) => Ok(transport.map(ExchangeTransport)),
+            Ok(transport) => Ok(transport.map(|t| ExchangeTransport(Box::new(t)))),
             Err(ureq::Error::Timeout(_)) => Err(ureq::Error::Timeout(Timeout::Connect)),
             Err(e) => Err(tls_labelled(e, details.needs_tls())),
         }
