@@ -494,3 +494,27 @@ fn many_threads_submit_at_once() {
 fn worker_name_of(pool: &ThreadPool) -> String {
     pool.submit(current_name).join().unwrap()
 }
+
+#[test]
+fn no_worker_sleeps_while_a_task_waits_in_the_queue() {
+    // Each task blocks until all of them and the test have met, so the barrier only opens if
+    // every task got a worker of its own: a task left in the queue while a worker sleeps (a
+    // missed wake-up) hangs it, and the time bound turns that into a failure.
+    within(GENEROUS, || {
+        // One pool across rounds, so that each round's tasks arrive while the previous round's
+        // workers are in every state: running, yielding before they sleep, or asleep.
+        let pool = ThreadPool::new(8);
+        for round in 0..1000 {
+            let everyone = Arc::new(Barrier::new(9));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let everyone = everyone.clone();
+                    pool.submit(move || everyone.wait().is_leader())
+                })
+                .collect();
+            everyone.wait();
+            let leaders = handles.into_iter().filter(|h| h.result() == Ok(true)).count();
+            assert!(leaders <= 1, "round {round}");
+        }
+    });
+}
