@@ -126,3 +126,8 @@ pub use rayon_pool::RayonPool;
 pub use wait::{
     AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,
 };
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
