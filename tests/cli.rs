@@ -589,32 +589,42 @@ fn wait_within_status(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// Peak resident memory of a run, from GNU time's `-v` report; `None` without /usr/bin/time.
-fn peak_rss_kib(args: &[&str], stdin: &[u8]) -> Option<u64> {
+/// Runs `fetchall ARGS` under GNU time's `-v` when /usr/bin/time exists, and returns the run
+/// and its peak resident memory in KiB (`None` without /usr/bin/time).
+fn measured(args: &[&str], stdin: &[u8]) -> (Run, Option<u64>) {
     let time = Path::new("/usr/bin/time");
     if !time.exists() {
-        return None;
+        return (run(fetchall().args(args), stdin), None);
     }
-    let mut cmd = command(time);
-    cmd.arg("-v").arg(env!("CARGO_BIN_EXE_fetchall")).args(args);
-    let out = run(&mut cmd, stdin);
-    let line = out
+    let out = run(
+        command(time)
+            .arg("-v")
+            .arg(env!("CARGO_BIN_EXE_fetchall"))
+            .args(args),
+        stdin,
+    );
+    let kib = out
         .stderr
         .lines()
-        .find(|l| l.contains("Maximum resident set size"))?;
-    line.rsplit(' ').next()?.trim().parse().ok()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|n| n.trim().parse().ok());
+    (out, kib)
 }
 
 #[test]
 fn a_100_mb_body_is_counted_in_little_memory() {
     let server = server();
     let url = server.url("/bytes/100000000");
-    let out = run(fetchall().args(["-", "-q"]), format!("{url}\n").as_bytes());
+    let (out, kib) = measured(&["-", "-q"], format!("{url}\n").as_bytes());
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(
         out.stdout,
         format!("{} page is 100000000 bytes\n", quote(&url))
     );
-    match peak_rss_kib(&["-", "-q"], format!("{url}\n").as_bytes()) {
+    match kib {
         Some(kib) => assert!(kib < 64 * 1024, "peak RSS {kib} KiB for a 100 MB body"),
         None => eprintln!("note: /usr/bin/time not found; peak memory not checked"),
     }
@@ -642,8 +652,8 @@ fn memory_does_not_grow_with_the_input() {
         text
     };
     let (Some(small), Some(large)) = (
-        peak_rss_kib(&["-", "-q"], &input(10, 200)),
-        peak_rss_kib(&["-", "-q"], &input(400, 10_000)),
+        measured(&["-", "-q"], &input(10, 200)).1,
+        measured(&["-", "-q"], &input(400, 10_000)).1,
     ) else {
         eprintln!("note: /usr/bin/time not found; memory growth not checked");
         return;
