@@ -266,6 +266,18 @@ impl<T> Task<T> {
         }
     }
 
+    fn take_if_settled(&self) -> Option<Result<T, TaskError>> {
+        let mut g = self.lock();
+        if !g.settled {
+            return None;
+        }
+        match mem::replace(&mut g.state, State::Taken) {
+            State::Finished(result) => Some(result),
+            // Settled means finished, and `Taken` needs the handle this call consumes.
+            _ => unreachable!("a settled task holds its result"),
+        }
+    }
+
     /// Moves the result out; only called on a settled task by the owner of its handle.
     fn take(&self) -> Result<T, TaskError> {
         match mem::replace(&mut self.lock().state, State::Taken) {
@@ -413,6 +425,10 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// ```
     #[doc(alias = "result")]
     pub fn join(self) -> Result<T, TaskError> {
+        // The common case, a handle from `as_completed`, is settled: one lock, no wait.
+        if let Some(result) = self.task.take_if_settled() {
+            return result;
+        }
         self.task.wait(None, true)?;
         self.task.take()
     }

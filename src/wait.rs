@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,9 +39,13 @@ impl Notifier {
     pub(crate) fn push(&self, slot: usize) {
         let mut ready = self.lock();
         ready.slots.push_back(slot);
-        if ready.waiting {
-            // Notify under the lock: the consumer set `waiting` under it before sleeping, so it
-            // is either asleep on `cond` now or will see the slot before it sleeps.
+        // The consumer set `waiting` under this lock and went to sleep in the same step
+        // (`Condvar::wait` releases the lock atomically), so it is asleep now. Clear the flag
+        // so that pushes made before it wakes do not pay for more wake-ups, and notify after
+        // unlocking so that it does not wake into a held lock.
+        let wake = mem::take(&mut ready.waiting);
+        drop(ready);
+        if wake {
             self.cond.notify_one();
         }
     }
