@@ -34,7 +34,7 @@ Logging: -v shows each URL's queueing, worker, status and timing on stderr; RUST
 ///
 /// A port of the ThreadPoolExecutor example from Python's concurrent.futures documentation.
 #[derive(Debug, Parser)]
-#[command(name = "fetchall", version, about, long_about, after_long_help = EXAMPLES)]
+#[command(name = "fetchall", version, after_long_help = EXAMPLES)]
 pub(crate) struct Args {
     /// File with one URL per line; '-' reads standard input
     #[arg(value_name = "FILE", required_unless_present = "demo")]
@@ -175,8 +175,11 @@ mod tests {
     }
 
     #[test]
-    fn long_help_has_examples() {
+    fn help_says_what_the_command_does() {
+        let short = Args::command().render_help().to_string();
+        assert!(short.starts_with("Fetch many URLs concurrently"), "{short}");
         let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("ThreadPoolExecutor example"));
         assert!(help.contains("Examples:"));
         assert!(help.contains("--max-workers 5 --timeout 60"));
     }
