@@ -39,7 +39,9 @@ pub(crate) fn start(workers: usize, quiet: bool) -> Result<(Server, Source), Str
             err,
             "fetchall --demo: a test server is listening on {}.\n\
              Fetching these {} URLs with {workers} workers, in this order; \
-             the results below come in the order they complete:",
+             the results below come in the order they complete.\n\
+             Two fail on purpose (a 404 and a refused port), so the run exits with status 1, \
+             as any run with a failure does:",
             server.addr(),
             urls.len()
         );

@@ -513,7 +513,10 @@ fn no_worker_sleeps_while_a_task_waits_in_the_queue() {
                 })
                 .collect();
             everyone.wait();
-            let leaders = handles.into_iter().filter(|h| h.result() == Ok(true)).count();
+            let leaders = handles
+                .into_iter()
+                .filter(|h| h.result() == Ok(true))
+                .count();
             assert!(leaders <= 1, "round {round}");
         }
     });
