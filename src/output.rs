@@ -228,7 +228,6 @@ fn midpoint(index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     fn ok(url: &str, bytes: u64) -> Outcome {
         Outcome {
