@@ -20,8 +20,9 @@
 //! [`FetchError`]'s `Display` is the one-line message the CLI prints after
 //! `generated an exception: `, worded like Python's `urllib` where it has words for it.
 
+use crate::repr::repr;
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
@@ -682,52 +683,6 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// Python's `repr()` of a string: quoted, with backslashes, quotes and unprintable characters
-/// escaped. The CLI prints URLs this way (`'URL' page is N bytes`), and it keeps a line that
-/// contains a newline or a terminal escape on one harmless line.
-///
-/// # Examples
-///
-/// ```
-/// use fetchall::repr;
-///
-/// assert_eq!(repr("http://example.com/"), "'http://example.com/'");
-/// assert_eq!(repr("it's"), "\"it's\"");
-/// assert_eq!(repr("a\nb\x1b"), r"'a\nb\x1b'");
-/// ```
-pub fn repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
-                // Writing to a String cannot fail.
-                let _ = match c as u32 {
-                    n @ 0..=0xff => write!(out, "\\x{n:02x}"),
-                    n @ 0x100..=0xffff => write!(out, "\\u{n:04x}"),
-                    n => write!(out, "\\U{n:08x}"),
-                };
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// The connector chain, with every error labelled by phase: a timeout while connecting becomes
 /// `Timeout::Connect`, and the connection it makes is wrapped in [`ExchangeTransport`].
 ///
@@ -1232,15 +1187,6 @@ mod tests {
             let e = parse_url(bad).expect_err(bad);
             assert_eq!(e.to_string(), format!("unknown url type: {}", repr(bad)));
         }
-    }
-
-    #[test]
-    fn repr_matches_python() {
-        assert_eq!(repr(""), "''");
-        assert_eq!(repr("a'b\"c"), r#"'a\'b"c'"#);
-        assert_eq!(repr("back\\slash\t"), r"'back\\slash\t'");
-        assert_eq!(repr("\u{7f}\u{85}\u{2028}"), r"'\x7f\x85\u2028'");
-        assert_eq!(repr("café"), "'café'");
     }
 
     fn resolve(resolver: &CachingResolver, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {

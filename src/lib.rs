@@ -111,18 +111,25 @@ mod handle;
 mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
+mod repr;
 pub mod serve;
 mod wait;
 
 pub use executor::{Executor, Map, Sequential};
 pub use fetch::{
     DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, Phase, load_url, repr,
+    Fetcher, Method, Page, Phase, load_url,
 };
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
+pub use repr::repr;
 pub use wait::{
     AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,
 };
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -168,7 +168,10 @@ impl Builder {
                 jobs: VecDeque::new(),
                 closed: false,
                 idle: 0,
+                idle_notified: 0,
+                spinning: 0,
                 blocked: 0,
+                blocked_notified: 0,
             }),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -271,13 +274,26 @@ pub(crate) fn broken_message(why: &str) -> String {
     format!("a worker initializer failed, the pool is not usable anymore: {why}")
 }
 
+/// How many times an idle worker yields and looks at the queue again before it sleeps. A worker
+/// that is about to get a task then takes it without a futex wait and wake (two syscalls and a
+/// context switch, which cost far more than a short task).
+const SPIN_ROUNDS: u32 = 16;
+
 struct Queue {
     jobs: VecDeque<JobRef>,
     closed: bool,
     /// Workers asleep on `work`.
     idle: usize,
+    /// Of those, how many were notified and have not woken up yet: a wake-up is only sent while
+    /// `idle > idle_notified`, so one sleeper is not woken over and over.
+    idle_notified: usize,
+    /// Workers yielding before they sleep (see [`SPIN_ROUNDS`]): each will take a task
+    /// without being woken.
+    spinning: usize,
     /// Submitters asleep on `space`.
     blocked: usize,
+    /// Of those, how many were notified and have not woken up yet.
+    blocked_notified: usize,
 }
 
 struct Shared {
@@ -324,26 +340,52 @@ fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
         }
         return;
     }
+    // A blocked submitter is woken once the queue is down to half the bound, not at every free
+    // slot, so it refills a batch per wake-up instead of ping-ponging with the workers.
+    let low_water = shared.bound.map_or(0, |bound| bound / 2);
     loop {
-        let job = {
+        let (job, wake_submitter) = {
             let mut q = shared.lock();
-            loop {
+            let mut spins = 0;
+            let job = loop {
                 if let Some(job) = q.jobs.pop_front() {
-                    if q.blocked > 0 {
-                        shared.space.notify_one();
-                    }
                     break Some(job);
                 }
                 if q.closed {
                     break None;
                 }
+                if spins < SPIN_ROUNDS {
+                    if spins == 0 {
+                        q.spinning += 1;
+                    }
+                    spins += 1;
+                    drop(q);
+                    thread::yield_now();
+                    q = shared.lock();
+                    continue;
+                }
+                q.spinning -= 1;
+                spins = 0;
                 q.idle += 1;
                 q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
                 q.idle -= 1;
+                q.idle_notified = q.idle_notified.saturating_sub(1);
+            };
+            if spins > 0 {
+                q.spinning -= 1;
             }
+            let wake = job.is_some() && q.blocked > q.blocked_notified && q.jobs.len() <= low_water;
+            if wake {
+                q.blocked_notified += 1;
+            }
+            (job, wake)
         };
         // The lock is released here, before the task runs: `while let Some(job) =
         // shared.lock().jobs.pop_front()` would keep the guard alive for the whole loop body.
+        // The submitter is notified after the unlock, so it does not wake into a held lock.
+        if wake_submitter {
+            shared.space.notify_one();
+        }
         match job {
             Some(job) => job.run(),
             None => break,
@@ -488,6 +530,7 @@ impl Executor for ThreadPool {
                 q.blocked += 1;
                 q = shared.space.wait(q).unwrap_or_else(PoisonError::into_inner);
                 q.blocked -= 1;
+                q.blocked_notified = q.blocked_notified.saturating_sub(1);
             }
         }
         // Checked under the queue lock: a breaking worker marks the pool broken before it
@@ -498,7 +541,16 @@ impl Executor for ThreadPool {
             return handle;
         }
         q.jobs.push_back(job);
-        if q.idle > 0 {
+        // Wake a sleeper only if the queued tasks outnumber the workers already on their way
+        // to the queue (spinning, or notified and not yet awake): every queued task then has a
+        // taker, so no worker sleeps while a task waits, and nobody is woken twice.
+        let on_the_way = q.spinning + q.idle_notified;
+        let wake = q.idle > q.idle_notified && q.jobs.len() > on_the_way;
+        if wake {
+            q.idle_notified += 1;
+        }
+        drop(q);
+        if wake {
             shared.work.notify_one();
         }
         handle

@@ -2,14 +2,14 @@
 //! the `rayon` feature) the rayon pool return the same handles, and `as_completed`, `wait` and
 //! `map` work the same on each.
 
-mod support;
+mod common;
 
 use std::sync::{Arc, OnceLock};
 
+use common::{GENEROUS, within};
 use fetchall::{
     Executor, ReturnWhen, Sequential, TaskError, TaskHandle, ThreadPool, as_completed, wait,
 };
-use support::within;
 
 fn contract<E: Executor>(executor: &E) {
     // submit / join, and a panic as data.
@@ -56,17 +56,17 @@ fn wait_on_future<E: Executor + Send + 'static>(
 
 #[test]
 fn thread_pool_keeps_the_contract() {
-    within(|| contract(&ThreadPool::new(4)));
+    within(GENEROUS, || contract(&ThreadPool::new(4)));
 }
 
 #[test]
 fn sequential_keeps_the_contract() {
-    within(|| contract(&Sequential));
+    within(GENEROUS, || contract(&Sequential));
 }
 
 #[test]
 fn wait_on_future_ends_on_every_backend() {
-    within(|| {
+    within(GENEROUS, || {
         assert_eq!(wait_on_future(ThreadPool::new(1)), Ok(Ok(25)));
         assert_eq!(wait_on_future(Sequential), Ok(Ok(25)));
     });
@@ -79,12 +79,12 @@ mod rayon {
 
     #[test]
     fn rayon_pool_keeps_the_contract() {
-        within(|| contract(&RayonPool::new(4)));
+        within(GENEROUS, || contract(&RayonPool::new(4)));
     }
 
     #[test]
     fn rayon_pool_names_threads_and_runs_wait_on_future() {
-        within(|| {
+        within(GENEROUS, || {
             let pool = RayonPool::builder()
                 .num_threads(1)
                 .thread_name_prefix("ray")
@@ -98,7 +98,7 @@ mod rayon {
 
     #[test]
     fn rayon_pool_broken_by_its_initializer() {
-        within(|| {
+        within(GENEROUS, || {
             let pool = RayonPool::builder()
                 .num_threads(1)
                 .initializer(|| Err("nope"))
@@ -115,7 +115,7 @@ mod rayon {
 
     #[test]
     fn rayon_pool_drop_waits_for_its_tasks() {
-        within(|| {
+        within(GENEROUS, || {
             let pool = RayonPool::new(2);
             let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             for _ in 0..100 {

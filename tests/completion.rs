@@ -1,6 +1,6 @@
 //! `as_completed`, `wait` and `map`: completion order, time-outs, and bounded laziness.
 
-mod support;
+mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
+use common::{GENEROUS, gate, within};
 use fetchall::{
     AsCompleted, Executor, ReturnWhen, TaskError, TaskHandle, ThreadPool, TimeoutError,
     as_completed, wait,
 };
-use support::{gate, within};
 
 /// Submits `n` tasks that each wait for their own gate and return their index.
 fn gated(pool: &ThreadPool, n: usize) -> (Vec<Sender<()>>, Vec<TaskHandle<usize>>) {
@@ -29,7 +29,7 @@ fn gated(pool: &ThreadPool, n: usize) -> (Vec<Sender<()>>, Vec<TaskHandle<usize>
 
 #[test]
 fn as_completed_yields_in_completion_order() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(3);
         let (gates, handles) = gated(&pool, 3);
         let mut index_of: HashMap<u64, usize> = HashMap::new();
@@ -50,12 +50,12 @@ fn as_completed_yields_in_completion_order() {
 
 #[test]
 fn already_finished_handles_come_first() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         let (gates, mut handles) = gated(&pool, 1);
         let finished: Vec<_> = (10..13).map(|i| pool.submit(move || i)).collect();
         for h in &finished {
-            assert!(h.wait_timeout(support::LIMIT));
+            assert!(h.wait_timeout(GENEROUS));
         }
         handles.extend(finished);
         let mut done = as_completed(handles);
@@ -70,7 +70,7 @@ fn already_finished_handles_come_first() {
 
 #[test]
 fn total_timeout_names_the_unfinished() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(3);
         let (gates, mut handles) = gated(&pool, 2);
         handles.push(pool.submit(|| 7));
@@ -102,7 +102,7 @@ fn total_timeout_names_the_unfinished() {
 
 #[test]
 fn streaming_push_while_draining() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::builder()
             .num_threads(2)
             .queue_bound(4)
@@ -136,7 +136,7 @@ fn streaming_push_while_draining() {
 
 #[test]
 fn next_timeout_and_try_next() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (gates, handles) = gated(&pool, 1);
         let mut done = as_completed(handles);
@@ -149,17 +149,14 @@ fn next_timeout_and_try_next() {
             }
         );
         gates[0].send(()).unwrap();
-        assert_eq!(
-            done.next_timeout(support::LIMIT).unwrap().unwrap().join(),
-            Ok(0)
-        );
+        assert_eq!(done.next_timeout(GENEROUS).unwrap().unwrap().join(), Ok(0));
         assert!(done.next_timeout(Duration::ZERO).unwrap().is_none());
     });
 }
 
 #[test]
 fn wait_first_completed() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(3);
         let (gates, handles) = gated(&pool, 3);
         gates[1].send(()).unwrap();
@@ -176,7 +173,7 @@ fn wait_first_completed() {
 
 #[test]
 fn wait_first_exception_returns_on_a_panic_but_not_on_a_cancel() {
-    within(|| {
+    within(GENEROUS, || {
         // Two workers held by the gated tasks, one for the task that panics.
         let pool = ThreadPool::new(3);
         let (gates, mut handles) = gated(&pool, 2);
@@ -211,7 +208,7 @@ fn wait_first_exception_returns_on_a_panic_but_not_on_a_cancel() {
 
 #[test]
 fn wait_all_completed_and_timeout_is_not_an_error() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         let (gates, handles) = gated(&pool, 2);
         gates[0].send(()).unwrap();
@@ -229,7 +226,7 @@ fn wait_all_completed_and_timeout_is_not_an_error() {
 
 #[test]
 fn map_keeps_input_order_when_completion_order_differs() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(4);
         // Item 0 finishes last: it waits until item 3 has run.
         let (tx, rx) = mpsc::channel::<()>();
@@ -259,7 +256,7 @@ fn map_keeps_input_order_when_completion_order_differs() {
 
 #[test]
 fn map_is_lazy_and_bounded_over_an_endless_input() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         let pulled = Arc::new(AtomicUsize::new(0));
         let counter = pulled.clone();
@@ -283,7 +280,7 @@ fn map_is_lazy_and_bounded_over_an_endless_input() {
 
 #[test]
 fn map_reports_a_panic_at_its_position() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         let results: Vec<_> = pool
             .map(
@@ -300,7 +297,7 @@ fn map_reports_a_panic_at_its_position() {
 
 #[test]
 fn dropping_map_cancels_what_has_not_started() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = ran.clone();

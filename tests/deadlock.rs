@@ -2,17 +2,17 @@
 //! one with the answer, one with a `Deadlock` error naming the cycle. Each runs under a time
 //! bound, so a regression fails instead of hanging the suite.
 
-mod support;
+mod common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 
+use common::{GENEROUS, within};
 use fetchall::{Executor, TaskError, TaskHandle, ThreadPool};
-use support::within;
 
 #[test]
 fn wait_on_future_with_one_worker_prints_25() {
-    let answer = within(|| {
+    let answer = within(GENEROUS, || {
         let executor = Arc::new(ThreadPool::new(1));
         let inner = executor.clone();
         let wait_on_future = move || {
@@ -27,7 +27,7 @@ fn wait_on_future_with_one_worker_prints_25() {
 
 #[test]
 fn wait_on_a_and_wait_on_b_end_with_a_deadlock_error_naming_the_cycle() {
-    let (a, b, a_id, b_id, log) = within(|| {
+    let (a, b, a_id, b_id, log) = within(GENEROUS, || {
         let executor = ThreadPool::builder()
             .num_threads(2)
             .thread_name_prefix("ex")
@@ -93,7 +93,7 @@ fn wait_on_a_and_wait_on_b_end_with_a_deadlock_error_naming_the_cycle() {
 
 #[test]
 fn a_task_waiting_on_itself_is_a_deadlock() {
-    let result = within(|| {
+    let result = within(GENEROUS, || {
         let executor = ThreadPool::new(1);
         let slot: Arc<OnceLock<TaskHandle<Result<(), TaskError>>>> = Arc::default();
         let inner = slot.clone();
@@ -112,7 +112,7 @@ fn a_task_waiting_on_itself_is_a_deadlock() {
 fn a_task_queued_on_a_pool_whose_workers_are_all_blocked_is_reported() {
     // Pool P's only worker waits on a task running on pool Q; that task waits on a task queued
     // on P, which can never start: P's worker is the one waiting.
-    let result = within(|| {
+    let result = within(GENEROUS, || {
         let p = Arc::new(
             ThreadPool::builder()
                 .num_threads(1)
@@ -152,7 +152,7 @@ fn a_task_queued_on_a_pool_whose_workers_are_all_blocked_is_reported() {
 
 #[test]
 fn waiting_across_workers_without_a_cycle_is_not_a_deadlock() {
-    let result = within(|| {
+    let result = within(GENEROUS, || {
         let pool = Arc::new(ThreadPool::new(2));
         let (started_tx, started) = mpsc::channel();
         let (open, wait_here) = mpsc::channel::<()>();

@@ -1,7 +1,7 @@
 //! The hand-written pool: sizing, names, initializer and broken pools, panics, handles,
 //! bounded submission, shutdown, and that no thread outlives the pool.
 
-mod support;
+mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::{GENEROUS, arrives_soon, gate, within};
 use fetchall::{BuildError, Executor, TaskError, TaskHandle, ThreadPool, default_workers};
-use support::{arrives_soon, gate, within};
 
 fn current_name() -> String {
     thread::current().name().unwrap_or_default().to_owned()
@@ -57,7 +57,7 @@ fn new_with_zero_workers_panics() {
 
 #[test]
 fn threads_are_named_prefix_underscore_index() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::builder()
             .num_threads(3)
             .thread_name_prefix("fetch")
@@ -70,7 +70,7 @@ fn threads_are_named_prefix_underscore_index() {
 
 #[test]
 fn default_names_are_like_pythons() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         let names = worker_names(&pool, 2);
         let prefixes: BTreeSet<&str> = names
@@ -95,7 +95,7 @@ fn default_names_are_like_pythons() {
 
 #[test]
 fn initializer_runs_once_per_worker_before_tasks() {
-    within(|| {
+    within(GENEROUS, || {
         let count = Arc::new(AtomicUsize::new(0));
         let seen = count.clone();
         let pool = ThreadPool::builder()
@@ -115,7 +115,7 @@ fn initializer_runs_once_per_worker_before_tasks() {
 
 #[test]
 fn failing_initializer_breaks_queued_and_later_tasks() {
-    within(|| {
+    within(GENEROUS, || {
         let (open, gate_rx) = gate();
         let gate_rx = Mutex::new(gate_rx);
         let pool = ThreadPool::builder()
@@ -146,7 +146,7 @@ fn failing_initializer_breaks_queued_and_later_tasks() {
 
 #[test]
 fn panicking_initializer_breaks_the_pool_with_its_message() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::builder()
             .num_threads(1)
             .initializer(|| -> Result<(), String> { panic!("init exploded") })
@@ -161,7 +161,7 @@ fn panicking_initializer_breaks_the_pool_with_its_message() {
 
 #[test]
 fn panic_is_data_and_worker_survives() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::builder()
             .num_threads(1)
             .thread_name_prefix("solo")
@@ -176,7 +176,7 @@ fn panic_is_data_and_worker_survives() {
 
 #[test]
 fn states_move_queued_running_finished() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, wait_here) = gate();
         let (started_tx, started) = mpsc::channel();
@@ -197,7 +197,7 @@ fn states_move_queued_running_finished() {
 
 #[test]
 fn cancel_succeeds_only_while_queued() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, wait_here) = gate();
         let (started_tx, started) = mpsc::channel();
@@ -216,7 +216,7 @@ fn cancel_succeeds_only_while_queued() {
         open.send(()).unwrap();
         assert_eq!(running.join(), Ok(true));
         let finished = pool.submit(|| 3);
-        assert!(finished.wait_timeout(support::LIMIT));
+        assert!(finished.wait_timeout(GENEROUS));
         assert!(!finished.cancel(), "a finished task cannot be cancelled");
         assert_eq!(queued.join(), Err(TaskError::Cancelled));
         // Let the worker pass the cancelled entry, then check it never ran.
@@ -227,7 +227,7 @@ fn cancel_succeeds_only_while_queued() {
 
 #[test]
 fn join_timeout_times_out_and_task_keeps_running() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, wait_here) = gate();
         let (done_tx, done) = mpsc::channel();
@@ -247,7 +247,7 @@ fn join_timeout_times_out_and_task_keeps_running() {
 
 #[test]
 fn done_callbacks_run_on_completion_or_at_once_and_panics_are_caught() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, wait_here) = gate();
         let (tx, rx) = mpsc::channel::<String>();
@@ -281,7 +281,7 @@ fn done_callbacks_run_on_completion_or_at_once_and_panics_are_caught() {
 
 #[test]
 fn bounded_queue_blocks_submit_until_there_is_room() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = Arc::new(
             ThreadPool::builder()
                 .num_threads(1)
@@ -319,7 +319,7 @@ fn bounded_queue_blocks_submit_until_there_is_room() {
 
 #[test]
 fn a_worker_submitting_to_its_own_full_queue_runs_the_task_itself() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = Arc::new(
             ThreadPool::builder()
                 .num_threads(1)
@@ -364,7 +364,7 @@ fn held_pool() -> (
 
 #[test]
 fn shutdown_waits_for_queued_tasks_to_run() {
-    within(|| {
+    within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         open.send(()).unwrap();
         pool.shutdown(true, false);
@@ -376,7 +376,7 @@ fn shutdown_waits_for_queued_tasks_to_run() {
 
 #[test]
 fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones() {
-    within(|| {
+    within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         // Open the gate only once the last queued task is resolved, i.e. by the cancellation
         // inside shutdown, so the worker cannot reach the queued tasks first.
@@ -390,7 +390,7 @@ fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones(
 
 #[test]
 fn shutdown_without_wait_returns_while_tasks_run() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, wait_here) = gate();
         let (started_tx, started) = mpsc::channel();
@@ -423,7 +423,7 @@ thread_local! {
 
 #[test]
 fn no_thread_outlives_its_pool() {
-    within(|| {
+    within(GENEROUS, || {
         let (tx, exited) = mpsc::channel();
         let tx = Mutex::new(tx);
         let pool = ThreadPool::builder()
@@ -450,7 +450,7 @@ fn no_thread_outlives_its_pool() {
 
 #[test]
 fn dropping_the_last_reference_inside_a_task_does_not_hang() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = Arc::new(ThreadPool::new(2));
         let (release, wait_here) = gate();
         let (dropped_tx, dropped) = mpsc::channel();
@@ -470,7 +470,7 @@ fn dropping_the_last_reference_inside_a_task_does_not_hang() {
 
 #[test]
 fn many_threads_submit_at_once() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::new(4);
         let total = AtomicUsize::new(0);
         thread::scope(|s| {
@@ -493,4 +493,31 @@ fn many_threads_submit_at_once() {
 
 fn worker_name_of(pool: &ThreadPool) -> String {
     pool.submit(current_name).join().unwrap()
+}
+
+#[test]
+fn no_worker_sleeps_while_a_task_waits_in_the_queue() {
+    // Each task blocks until all of them and the test have met, so the barrier only opens if
+    // every task got a worker of its own: a task left in the queue while a worker sleeps (a
+    // missed wake-up) hangs it, and the time bound turns that into a failure.
+    within(GENEROUS, || {
+        // One pool across rounds, so that each round's tasks arrive while the previous round's
+        // workers are in every state: running, yielding before they sleep, or asleep.
+        let pool = ThreadPool::new(8);
+        for round in 0..1000 {
+            let everyone = Arc::new(Barrier::new(9));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let everyone = everyone.clone();
+                    pool.submit(move || everyone.wait().is_leader())
+                })
+                .collect();
+            everyone.wait();
+            let leaders = handles
+                .into_iter()
+                .filter(|h| h.result() == Ok(true))
+                .count();
+            assert!(leaders <= 1, "round {round}");
+        }
+    });
 }

@@ -1,12 +1,12 @@
 //! Many submitters, cancels and waits at once over 100,000 tasks: no completion is lost or
 //! told twice, and every task either ran exactly once or was cancelled and never ran.
 
-mod support;
+mod common;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use common::{GENEROUS, within};
 use fetchall::{AsCompleted, Executor, TaskError, ThreadPool};
-use support::within;
 
 const SUBMITTERS: usize = 4;
 const PER_SUBMITTER: usize = 25_000;
@@ -14,7 +14,7 @@ const TOTAL: usize = SUBMITTERS * PER_SUBMITTER;
 
 #[test]
 fn no_completion_is_lost_or_duplicated() {
-    within(|| {
+    within(GENEROUS, || {
         let pool = ThreadPool::builder()
             .num_threads(4)
             .queue_bound(256)

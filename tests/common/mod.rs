@@ -53,3 +53,14 @@ pub(crate) fn refused_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address")
 }
+
+/// A gate a task waits at until the test opens it (or drops it): forces an order without sleeps.
+pub(crate) fn gate() -> (mpsc::Sender<()>, mpsc::Receiver<()>) {
+    mpsc::channel()
+}
+
+/// `true` if `rx` receives within a short grace period. Used only to assert that something has
+/// NOT happened yet (a blocked submit), never to wait for something to happen.
+pub(crate) fn arrives_soon<T>(rx: &mpsc::Receiver<T>) -> bool {
+    rx.recv_timeout(Duration::from_millis(200)).is_ok()
+}

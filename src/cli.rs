@@ -1,0 +1,186 @@
+//! The command line: [`Args`] (clap derive), the [`Backend`] and [`Format`] choices, and the
+//! checks that make a bad value a usage error (exit 2) before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  fetchall urls.txt                       fetch every URL in urls.txt
+  fetchall urls.txt --max-workers 5 --timeout 60
+                                          the Python example's settings
+  seq 1000 | sed 's|^|http://127.0.0.1:8000/item/|' | fetchall -
+                                          read the URLs from standard input
+  fetchall urls.txt --format json | jq 'select(.ok | not)'
+                                          one JSON object per URL; show the failures
+  fetchall --demo                         no internet needed: fetch from a local test server
+
+Input: one URL per line; surrounding whitespace is trimmed, blank lines and lines starting
+with '#' are skipped. Every other line gets exactly one output line, in completion order.
+
+Output: 'URL' page is N bytes
+        'URL' generated an exception: MESSAGE
+as the concurrent.futures example in the Python docs prints them. A summary goes to stderr.
+
+Exit status: 0 if every URL was fetched, 1 if any failed, 2 for a usage or input error,
+130 when interrupted by Ctrl-C (a second Ctrl-C quits at once).
+
+Logging: -v shows each URL's queueing, worker, status and timing on stderr; RUST_LOG
+(e.g. RUST_LOG=fetchall=trace,ureq=debug) overrides -v.";
+
+/// Fetch many URLs concurrently on a thread pool and report each as it completes.
+///
+/// A port of the ThreadPoolExecutor example from Python's concurrent.futures documentation.
+#[derive(Debug, Parser)]
+#[command(name = "fetchall", version, after_long_help = EXAMPLES)]
+pub(crate) struct Args {
+    /// File with one URL per line; '-' reads standard input
+    #[arg(value_name = "FILE", required_unless_present = "demo")]
+    pub(crate) file: Option<PathBuf>,
+
+    /// How many URLs are fetched at once [default: min(32, CPUs + 4), as in Python]
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "N",
+        value_parser = parse_workers,
+        hide_default_value = true,
+        default_value_t = fetchall::default_workers()
+    )]
+    pub(crate) max_workers: usize,
+
+    /// Total time allowed for each URL, in seconds (fractions allowed): connect, response and
+    /// the whole body
+    #[arg(short, long, value_name = "SECS", value_parser = parse_timeout, default_value = "60")]
+    pub(crate) timeout: Duration,
+
+    /// Which executor runs the fetches
+    #[arg(long, value_enum, default_value_t = Backend::Pool)]
+    pub(crate) backend: Backend,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+
+    /// Do not print the summary line on stderr
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
+    /// Log each URL's progress on stderr (-vv: also the HTTP client's logs)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    /// Start a local test server and fetch a list of its URLs: no internet needed
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) demo: bool,
+}
+
+/// The executor that runs the fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Backend {
+    /// fetchall's hand-written thread pool
+    Pool,
+    /// A rayon thread pool (only when built with the `rayon` feature)
+    Rayon,
+    /// One URL at a time on the main thread: the baseline
+    Sequential,
+}
+
+/// How each result line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// The Python example's lines: 'URL' page is N bytes
+    Text,
+    /// One JSON object per line, with timings and the worker's name
+    Json,
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("max_workers must be greater than 0".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err("the timeout must be a positive number of seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("fetchall").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_follow_python() {
+        let args = parse(&["urls.txt"]).unwrap();
+        assert_eq!(args.file, Some(PathBuf::from("urls.txt")));
+        assert_eq!(args.max_workers, fetchall::default_workers());
+        assert_eq!(args.timeout, Duration::from_secs(60));
+        assert_eq!(args.backend, Backend::Pool);
+        assert_eq!(args.format, Format::Text);
+        assert!(!args.quiet && !args.demo);
+    }
+
+    #[test]
+    fn the_python_examples_settings_parse() {
+        let args = parse(&["-", "--max-workers", "5", "--timeout", "0.25"]).unwrap();
+        assert_eq!(args.file, Some(PathBuf::from("-")));
+        assert_eq!(args.max_workers, 5);
+        assert_eq!(args.timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["urls.txt", "--max-workers", "0"][..],
+            &["urls.txt", "--max-workers", "-1"],
+            &["urls.txt", "--timeout", "0"],
+            &["urls.txt", "--timeout", "-3"],
+            &["urls.txt", "--timeout", "inf"],
+            &["urls.txt", "--timeout", "NaN"],
+            &["urls.txt", "--timeout", "1e300"],
+            &["urls.txt", "--backend", "tokio"],
+            &["urls.txt", "--format", "xml"],
+            &["urls.txt", "--demo"],
+            &[],
+        ] {
+            let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
+            assert_ne!(err.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn demo_needs_no_file() {
+        let args = parse(&["--demo", "-q"]).unwrap();
+        assert!(args.demo && args.quiet && args.file.is_none());
+    }
+
+    #[test]
+    fn help_says_what_the_command_does() {
+        let short = Args::command().render_help().to_string();
+        assert!(short.starts_with("Fetch many URLs concurrently"), "{short}");
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("ThreadPoolExecutor example"));
+        assert!(help.contains("Examples:"));
+        assert!(help.contains("--max-workers 5 --timeout 60"));
+    }
+}

@@ -1,0 +1,334 @@
+//! Reading the URL list: one URL per line, streamed, in constant memory.
+//!
+//! Lines are read as bytes, so a line that is not UTF-8 is reported on its own instead of ending
+//! the run, and no more than [`MAX_LINE`] bytes of one line are ever held: the rest of a longer
+//! line is read and thrown away. A reader thread feeds the lines to the main thread through a
+//! small bounded channel, so the main thread never blocks on a slow input (a terminal, a pipe)
+//! while results are waiting to be printed or Ctrl-C has been pressed. Lines travel in batches,
+//! which saves a thread wake-up per line; a batch is sent early whenever the next read could
+//! block, so a line typed at a terminal is fetched at once.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+
+/// The longest line taken as a URL; a longer one is reported and skipped.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
+/// How much of a rejected line is shown in its result line.
+const SHOWN: usize = 200;
+
+/// Lines sent to the main thread at once, at most.
+const BATCH: usize = 64;
+
+/// Batches read ahead of the main thread.
+const READ_AHEAD: usize = 4;
+
+/// One input line worth a result line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// A line to fetch, trimmed.
+    Url(String),
+    /// A line that cannot be fetched: what to show for it, and why.
+    Rejected {
+        /// The line (or its start), with invalid UTF-8 replaced by U+FFFD.
+        shown: String,
+        /// The message for the result line.
+        reason: String,
+    },
+}
+
+/// Where the URLs come from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// Standard input (`-`).
+    Stdin,
+    /// An opened file.
+    File(File),
+    /// Lines made by the program itself (`--demo`).
+    Memory(Vec<u8>),
+}
+
+impl Source {
+    /// Opens `path` (`-` is standard input). A missing, unreadable or directory path is an error
+    /// here, before anything runs.
+    pub(crate) fn open(path: &Path) -> Result<Source, String> {
+        if path == Path::new("-") {
+            return Ok(Source::Stdin);
+        }
+        let shown = path.display();
+        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+        match file.metadata() {
+            Ok(meta) if meta.is_dir() => Err(format!("cannot read {shown}: it is a directory")),
+            Ok(_) => Ok(Source::File(file)),
+            Err(e) => Err(format!("cannot read {shown}: {e}")),
+        }
+    }
+}
+
+/// What the reader thread sends; the channel closing means the input ended.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The next lines worth a result, in input order.
+    Lines(Vec<Line>),
+    /// Reading failed; nothing more comes.
+    Failed(io::Error),
+}
+
+/// Starts a thread that reads `source` and sends its lines. The thread ends at the end of the
+/// input, on a read error, or when the receiver is dropped.
+pub(crate) fn spawn_reader(source: Source, name: PathBuf) -> io::Result<Receiver<Event>> {
+    let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
+    thread::Builder::new()
+        .name("fetchall-input".into())
+        .spawn(move || match source {
+            Source::Stdin => send_lines(io::stdin(), &tx),
+            Source::File(file) => send_lines(file, &tx),
+            Source::Memory(bytes) => send_lines(io::Cursor::new(bytes), &tx),
+        })?;
+    tracing::debug!(input = %name.display(), "reading");
+    Ok(rx)
+}
+
+fn send_lines(reader: impl Read, tx: &SyncSender<Event>) {
+    let mut lines = Lines::new(reader);
+    let mut batch = Vec::with_capacity(BATCH);
+    // A closed channel means the main thread stopped (Ctrl-C, closed stdout): stop reading.
+    let send = |batch: &mut Vec<Line>| {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        full.is_empty() || tx.send(Event::Lines(full)).is_ok()
+    };
+    loop {
+        let mut open = true;
+        let next = lines.next_line(|| open = send(&mut batch));
+        if !open {
+            return;
+        }
+        match next {
+            Ok(Some(line)) => {
+                batch.push(line);
+                if batch.len() == BATCH && !send(&mut batch) {
+                    return;
+                }
+            }
+            Ok(None) => {
+                send(&mut batch);
+                return;
+            }
+            Err(e) => {
+                if send(&mut batch) {
+                    let _ = tx.send(Event::Failed(e));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The lines of a reader worth a result: trimmed, blank and `#` lines skipped.
+#[derive(Debug)]
+pub(crate) struct Lines<R> {
+    reader: BufReader<R>,
+    number: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> Lines<R> {
+    pub(crate) fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            number: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next line worth a result, `None` at the end of the input. `before_read` is called
+    /// each time the buffer is empty and a read that may block comes next.
+    pub(crate) fn next_line(&mut self, mut before_read: impl FnMut()) -> io::Result<Option<Line>> {
+        loop {
+            let Some(too_long) = self.read_raw(&mut before_read)? else {
+                return Ok(None);
+            };
+            self.number += 1;
+            let text = self.buf.trim_ascii();
+            if text.is_empty() || text.starts_with(b"#") {
+                continue;
+            }
+            let line = if too_long {
+                let start = String::from_utf8_lossy(&text[..SHOWN.min(text.len())]);
+                Line::Rejected {
+                    shown: format!("{start}..."),
+                    reason: format!(
+                        "line {} is longer than {MAX_LINE} bytes; skipped",
+                        self.number
+                    ),
+                }
+            } else {
+                match std::str::from_utf8(text) {
+                    Ok(url) => Line::Url(url.to_owned()),
+                    Err(_) => Line::Rejected {
+                        shown: String::from_utf8_lossy(text).into_owned(),
+                        reason: format!("line {} is not valid UTF-8", self.number),
+                    },
+                }
+            };
+            return Ok(Some(line));
+        }
+    }
+
+    /// Reads one line into `buf`, keeping at most [`MAX_LINE`] bytes of it. `Some(true)` if
+    /// bytes were dropped, `None` at the end of the input.
+    fn read_raw(&mut self, before_read: &mut impl FnMut()) -> io::Result<Option<bool>> {
+        self.buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            if self.reader.buffer().is_empty() {
+                before_read();
+            }
+            let chunk = match self.reader.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                return Ok(any.then_some(too_long));
+            }
+            any = true;
+            let (part, used, ended) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (&chunk[..i], i + 1, true),
+                None => (chunk, chunk.len(), false),
+            };
+            let room = MAX_LINE - self.buf.len();
+            if part.len() > room {
+                self.buf.extend_from_slice(&part[..room]);
+                too_long = true;
+            } else {
+                self.buf.extend_from_slice(part);
+            }
+            self.reader.consume(used);
+            if ended {
+                return Ok(Some(too_long));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads all of `reader` as lines.
+    fn all_lines(reader: impl Read) -> Vec<Line> {
+        let mut lines = Lines::new(reader);
+        std::iter::from_fn(|| lines.next_line(|| ()).unwrap()).collect()
+    }
+
+    fn url(s: &str) -> Line {
+        Line::Url(s.to_owned())
+    }
+
+    #[test]
+    fn trims_and_skips_blank_and_comment_lines() {
+        let input =
+            b"  http://a/  \n\n\t\n# a comment\n   # indented comment\nhttp://b/\r\nhttp://c/";
+        assert_eq!(
+            all_lines(&input[..]),
+            [url("http://a/"), url("http://b/"), url("http://c/")]
+        );
+    }
+
+    #[test]
+    fn keeps_duplicates_and_invalid_urls() {
+        let input = b"http://a/\nhttp://a/\nnot a url\n";
+        assert_eq!(
+            all_lines(&input[..]),
+            [url("http://a/"), url("http://a/"), url("not a url")]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_one_rejected_line() {
+        let input = b"http://a/\nhttp://b/\xff\xfe\nhttp://c/\n";
+        assert_eq!(
+            all_lines(&input[..]),
+            [
+                url("http://a/"),
+                Line::Rejected {
+                    shown: "http://b/\u{fffd}\u{fffd}".into(),
+                    reason: "line 2 is not valid UTF-8".into(),
+                },
+                url("http://c/"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_is_rejected_and_the_next_line_still_read() {
+        let mut input = b"http://a/".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * MAX_LINE));
+        input.extend(b"\nhttp://b/\n");
+        let lines = all_lines(&input[..]);
+        assert_eq!(lines.len(), 2);
+        match &lines[0] {
+            Line::Rejected { shown, reason } => {
+                assert!(shown.starts_with("http://a/xxx") && shown.ends_with("..."));
+                assert!(shown.len() < SHOWN + 10);
+                assert_eq!(reason, "line 1 is longer than 65536 bytes; skipped");
+            }
+            other => panic!("expected a rejected line, got {other:?}"),
+        }
+        assert_eq!(lines[1], url("http://b/"));
+    }
+
+    #[test]
+    fn a_line_of_exactly_max_line_bytes_is_kept() {
+        let mut input = vec![b'y'; MAX_LINE];
+        input.push(b'\n');
+        assert_eq!(all_lines(&input[..]), [url(&"y".repeat(MAX_LINE))]);
+    }
+
+    /// A reader that hands out one byte at a time, as a slow pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn lines_split_across_reads_are_joined() {
+        let input = b"http://a/\n# c\nhttp://b/";
+        let mut lines = Lines::new(Trickle(input));
+        let mut reads = 0;
+        assert_eq!(
+            lines.next_line(|| reads += 1).unwrap(),
+            Some(url("http://a/"))
+        );
+        // One read per byte: the line ends with the last one.
+        assert_eq!(reads, "http://a/\n".len());
+        assert_eq!(lines.next_line(|| ()).unwrap(), Some(url("http://b/")));
+        assert_eq!(lines.next_line(|| ()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_directory_is_refused_up_front() {
+        let dir = std::env::temp_dir();
+        let err = Source::open(&dir).unwrap_err();
+        assert!(err.ends_with("it is a directory"), "{err}");
+        let missing = dir.join("fetchall-no-such-file.txt");
+        let err = Source::open(&missing).unwrap_err();
+        assert!(err.starts_with("cannot open "), "{err}");
+    }
+}

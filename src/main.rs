@@ -1,0 +1,30 @@
+//! The `fetchall` command: fetch every URL of a file on a thread pool and print each result as
+//! it completes, as the `ThreadPoolExecutor` example in Python's docs does.
+//!
+//! This file only parses the arguments and turns the run's end into an exit status; see
+//! [`run::run`]. The modules below are the binary's own: the library never prints.
+
+mod cli;
+mod demo;
+mod input;
+mod output;
+mod run;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Args;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run::run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            // Not eprintln!: it panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "fetchall: {message}");
+            ExitCode::from(run::EXIT_USAGE)
+        }
+    }
+}

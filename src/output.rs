@@ -1,0 +1,367 @@
+//! What the CLI prints: one line per URL ([`format_line`] for the Python example's text,
+//! [`format_json`] for `--format json`), Python's `repr` of the URL, and the [`Summary`] line.
+//!
+//! Everything here is a pure function of an [`Outcome`], so the exact bytes are unit-tested
+//! below against what Python prints. Only the main thread calls these and writes the result, so
+//! lines never interleave.
+
+use fetchall::repr;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// How one input line ended: the URL as given, what happened, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The line as read (trimmed; invalid UTF-8 shown as U+FFFD).
+    pub(crate) url: String,
+    /// The page, or why there is none.
+    pub(crate) result: Result<Fetched, Failure>,
+    /// When it was queued, started and how long the fetch took.
+    pub(crate) timeline: Timeline,
+}
+
+/// A page that was fetched in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fetched {
+    /// Body length as received: Python's `len(conn.read())`.
+    pub(crate) bytes: u64,
+    /// The final response's status code.
+    pub(crate) status: u16,
+}
+
+/// Why a line produced no page: the text printed after `generated an exception: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// One line, worded like Python's where Python has words for it.
+    pub(crate) message: String,
+    /// The HTTP status, when the server answered with an error status.
+    pub(crate) status: Option<u16>,
+}
+
+impl Failure {
+    /// A failure with no HTTP status.
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            status: None,
+        }
+    }
+}
+
+/// When a line's task was queued and started (both since the run started), how long its fetch
+/// took, and on which worker thread. Recorded inside the task, so it shows what really happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Timeline {
+    /// Submitted to the executor, since the run started.
+    pub(crate) queued: Duration,
+    /// Picked up by a worker, since the run started; `None` if it never started.
+    pub(crate) started: Option<Duration>,
+    /// How long the fetch took; `None` when nothing was fetched (a rejected line, a cancelled
+    /// or interrupted task).
+    pub(crate) elapsed: Option<Duration>,
+    /// The name of the thread that ran it.
+    pub(crate) worker: Option<String>,
+}
+
+/// The Python example's line: `'URL' page is N bytes` or `'URL' generated an exception: ERR`.
+pub(crate) fn format_line(outcome: &Outcome) -> String {
+    let url = repr(&outcome.url);
+    match &outcome.result {
+        Ok(page) => format!("{url} page is {} bytes", page.bytes),
+        Err(failure) => format!("{url} generated an exception: {}", failure.message),
+    }
+}
+
+/// One JSON object on one line, for `--format json`.
+pub(crate) fn format_json(outcome: &Outcome) -> String {
+    let (ok, bytes, status, error) = match &outcome.result {
+        Ok(page) => (true, Some(page.bytes), Some(page.status), None),
+        Err(failure) => (false, None, failure.status, Some(failure.message.as_str())),
+    };
+    let t = &outcome.timeline;
+    serde_json::json!({
+        "url": outcome.url,
+        "ok": ok,
+        "bytes": bytes,
+        "status": status,
+        "error": error,
+        "elapsed_ms": t.elapsed.map(millis),
+        "queued_ms": millis(t.queued),
+        "started_ms": t.started.map(millis),
+        "worker": t.worker,
+    })
+    .to_string()
+}
+
+/// Milliseconds with microsecond precision, for JSON.
+fn millis(d: Duration) -> f64 {
+    // Whole microseconds first, so the printed number has at most three decimals.
+    d.as_micros() as f64 / 1000.0
+}
+
+/// Counts and fetch-time percentiles over a whole run, in constant memory.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    ok: u64,
+    failed: u64,
+    times: Histogram,
+}
+
+impl Summary {
+    /// Counts one outcome, and its fetch time if it has one.
+    pub(crate) fn record(&mut self, outcome: &Outcome) {
+        if outcome.result.is_ok() {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        if let Some(elapsed) = outcome.timeline.elapsed {
+            self.times.record(elapsed);
+        }
+    }
+
+    /// How many lines failed.
+    pub(crate) fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// The stderr line: `fetchall: 3 ok, 1 failed in 1.52s (fetch time p50 120ms, p95 1.20s)`,
+    /// prefixed by `interrupted: ` when the run was cut short.
+    pub(crate) fn line(&self, wall: Duration, interrupted: bool) -> String {
+        let mut line = format!(
+            "fetchall: {}{} ok, {} failed in {}",
+            if interrupted { "interrupted: " } else { "" },
+            self.ok,
+            self.failed,
+            human(wall),
+        );
+        if let (Some(p50), Some(p95)) = (self.times.quantile(0.50), self.times.quantile(0.95)) {
+            let _ = write!(line, " (fetch time p50 {}, p95 {})", human(p50), human(p95));
+        }
+        line
+    }
+}
+
+/// A duration the way a person reads it: `0.42ms`, `120ms`, `1.20s`.
+fn human(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", ms / 1000.0)
+    }
+}
+
+/// Sub-buckets per power of two: values are kept to within 1/16 (6%).
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+/// Enough buckets for any `u64` of microseconds.
+const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
+
+/// A log-linear histogram of microseconds: exact below 16µs, then 16 buckets per power of two.
+/// A fixed array, so a run of ten million URLs costs what a run of ten does.
+#[derive(Debug)]
+struct Histogram {
+    counts: Box<[u64; BUCKETS]>,
+    total: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.counts[bucket(us)] += 1;
+        self.total += 1;
+    }
+
+    /// The value below which a fraction `q` of the samples fall (to the bucket's precision);
+    /// `None` without samples.
+    fn quantile(&self, q: f64) -> Option<Duration> {
+        if self.total == 0 {
+            return None;
+        }
+        // The rank of the sample wanted, from 1: the smallest with at least q of all at or below.
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        let index = self.counts.iter().position(|&n| {
+            seen += n;
+            seen >= rank
+        })?;
+        Some(Duration::from_micros(midpoint(index)))
+    }
+}
+
+/// The bucket of `us`: values below 2^SUB_BITS have one each; above, the power of two picks a
+/// group of SUB buckets and the next SUB_BITS bits pick one of them.
+fn bucket(us: u64) -> usize {
+    if us < SUB as u64 {
+        return us as usize;
+    }
+    let exp = 63 - us.leading_zeros(); // >= SUB_BITS
+    let shift = exp - SUB_BITS;
+    let group = (exp - SUB_BITS + 1) as usize;
+    group * SUB + ((us >> shift) as usize - SUB)
+}
+
+/// The middle of bucket `index`'s range of values.
+fn midpoint(index: usize) -> u64 {
+    if index < SUB {
+        return index as u64;
+    }
+    let group = (index / SUB) as u32;
+    let shift = group - 1;
+    let low = ((SUB + index % SUB) as u64) << shift;
+    let width = 1u64 << shift;
+    low + (width - 1) / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(url: &str, bytes: u64) -> Outcome {
+        Outcome {
+            url: url.to_owned(),
+            result: Ok(Fetched { bytes, status: 200 }),
+            timeline: Timeline::default(),
+        }
+    }
+
+    fn failed(url: &str, message: &str) -> Outcome {
+        Outcome {
+            url: url.to_owned(),
+            result: Err(Failure::new(message)),
+            timeline: Timeline::default(),
+        }
+    }
+
+    #[test]
+    fn success_line_is_the_python_examples() {
+        // print('%r page is %d bytes' % ('http://www.bbc.co.uk/', 1234))
+        assert_eq!(
+            format_line(&ok("http://www.bbc.co.uk/", 1234)),
+            "'http://www.bbc.co.uk/' page is 1234 bytes"
+        );
+    }
+
+    #[test]
+    fn failure_line_is_the_python_examples() {
+        assert_eq!(
+            format_line(&failed(
+                "http://some-made-up-domain.com/",
+                "<urlopen error [Errno -2] Name or service not known>"
+            )),
+            "'http://some-made-up-domain.com/' generated an exception: \
+             <urlopen error [Errno -2] Name or service not known>"
+        );
+    }
+
+    #[test]
+    fn json_line_has_every_field() {
+        let outcome = Outcome {
+            url: "http://a/x".into(),
+            result: Ok(Fetched {
+                bytes: 42,
+                status: 200,
+            }),
+            timeline: Timeline {
+                queued: Duration::from_micros(1500),
+                started: Some(Duration::from_micros(2250)),
+                elapsed: Some(Duration::from_millis(12)),
+                worker: Some("fetchall_3".into()),
+            },
+        };
+        let line = format_json(&outcome);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "url": "http://a/x", "ok": true, "bytes": 42, "status": 200, "error": null,
+                "elapsed_ms": 12.0, "queued_ms": 1.5, "started_ms": 2.25, "worker": "fetchall_3",
+            })
+        );
+    }
+
+    #[test]
+    fn json_failure_keeps_the_status_and_message() {
+        let mut outcome = failed("http://a/\n", "HTTP Error 404: Not Found");
+        outcome.result = Err(Failure {
+            message: "HTTP Error 404: Not Found".into(),
+            status: Some(404),
+        });
+        let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
+        assert_eq!(v["url"], "http://a/\n");
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["bytes"], serde_json::Value::Null);
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["error"], "HTTP Error 404: Not Found");
+        assert_eq!(v["started_ms"], serde_json::Value::Null);
+        assert_eq!(v["worker"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn buckets_are_ordered_and_midpoints_fall_inside() {
+        let mut last = 0;
+        for us in (0..100_000).chain([u64::MAX / 2, u64::MAX]) {
+            let b = bucket(us);
+            assert!(b >= last, "bucket({us}) went backwards");
+            assert!(b < BUCKETS);
+            last = b;
+            let mid = midpoint(b);
+            // Within the bucket's precision of the value itself.
+            assert!(
+                mid.abs_diff(us) <= us / 16,
+                "midpoint({b}) = {mid} for {us}"
+            );
+        }
+        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles_are_close_to_the_exact_ones() {
+        let mut h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for ms in 1..=1000 {
+            h.record(Duration::from_millis(ms));
+        }
+        let within = |got: Duration, want_ms: f64| {
+            let got = got.as_secs_f64() * 1000.0;
+            assert!(
+                (got - want_ms).abs() <= want_ms / 16.0,
+                "{got} vs {want_ms}"
+            );
+        };
+        within(h.quantile(0.5).unwrap(), 500.0);
+        within(h.quantile(0.95).unwrap(), 950.0);
+        within(h.quantile(1.0).unwrap(), 1000.0);
+    }
+
+    #[test]
+    fn summary_counts_and_formats() {
+        let mut s = Summary::default();
+        let mut fast = ok("http://a/", 1);
+        fast.timeline.elapsed = Some(Duration::from_millis(20));
+        s.record(&fast);
+        s.record(&failed("nope", "unknown url type: 'nope'"));
+        assert_eq!(s.failed(), 1);
+        assert_eq!(
+            s.line(Duration::from_millis(1520), false),
+            "fetchall: 1 ok, 1 failed in 1.52s (fetch time p50 20ms, p95 20ms)"
+        );
+        assert_eq!(
+            Summary::default().line(Duration::from_micros(420), true),
+            "fetchall: interrupted: 0 ok, 0 failed in 0.42ms"
+        );
+    }
+}
