@@ -51,9 +51,9 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::fetch::reason;
@@ -137,6 +137,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            stopping: AtomicBool::new(false),
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
             root,
@@ -177,14 +178,16 @@ impl Drop for Server {
     /// Stops the server: see [Shutdown](Server#shutdown).
     fn drop(&mut self) {
         {
-            let mut state = self.shared.lock();
+            let state = self.shared.lock();
             // Set under the lock that `register` takes, so no connection is added after the sweep.
-            state.stopping = true;
-            for stream in state.open.values() {
-                let _ = stream.shutdown(Shutdown::Both);
+            self.shared.stopping.store(true, Ordering::Release);
+            for open in state.open.values() {
+                let _ = open.stream.shutdown(Shutdown::Both);
+                if let Some(thread) = &open.thread {
+                    thread.unpark();
+                }
             }
         }
-        self.shared.changed.notify_all();
 
         if let Some(acceptor) = self.acceptor.take() {
             // accept() has no timeout: a connection of our own wakes it to see the flag. If even
@@ -215,7 +218,9 @@ impl Drop for Server {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when `stopping` is set and when a connection ends.
+    /// Set once, by `Drop`, while holding `state`'s lock.
+    stopping: AtomicBool,
+    /// Signalled when a connection ends.
     changed: Condvar,
     accepted: AtomicU64,
     root: Option<PathBuf>,
@@ -223,10 +228,18 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    stopping: bool,
     next_id: u64,
-    /// A second handle on every open connection, for `Drop` to shut it down.
-    open: HashMap<u64, TcpStream>,
+    /// Every open connection, for `Drop` to end.
+    open: HashMap<u64, Open>,
+}
+
+/// What `Drop` needs to end a connection at once: a second handle on its socket, to shut it
+/// down, and its thread, to wake it from [`Shared::pause`].
+#[derive(Debug)]
+struct Open {
+    stream: TcpStream,
+    /// Set by the connection's thread when it starts.
+    thread: Option<Thread>,
 }
 
 impl Shared {
@@ -236,29 +249,31 @@ impl Shared {
     }
 
     fn is_stopping(&self) -> bool {
-        self.lock().stopping
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Waits for `time` (`None`: until the server stops). Returns `false` if the server is
     /// stopping, so the caller ends its connection.
+    ///
+    /// Parks the thread instead of waiting on a condition variable under the shared lock: with
+    /// `/sleep`, W connections wake at the same moment, and they used to queue up for that lock
+    /// (the latency benchmark's batches). `Drop` sets the flag and then unparks every registered
+    /// connection thread; park and unpark keep a token, so an unpark that comes between the check
+    /// and the park makes the park return at once instead of being lost. Threads that are not
+    /// registered (the acceptor's back-off) wait out their short time.
     fn pause(&self, time: Option<Duration>) -> bool {
         let deadline = time.and_then(|t| Instant::now().checked_add(t));
-        let mut state = self.lock();
-        while !state.stopping {
-            state = match deadline {
+        while !self.is_stopping() {
+            match deadline {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return true;
                     }
-                    let waited = self.changed.wait_timeout(state, left);
-                    waited.unwrap_or_else(PoisonError::into_inner).0
+                    thread::park_timeout(left);
                 }
-                None => self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-            };
+                None => thread::park(),
+            }
         }
         false
     }
@@ -267,13 +282,24 @@ impl Shared {
     fn register(&self, stream: &TcpStream) -> Option<u64> {
         let handle = stream.try_clone().ok()?;
         let mut state = self.lock();
-        if state.stopping {
+        if self.is_stopping() {
             return None;
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.open.insert(id, handle);
+        let open = Open {
+            stream: handle,
+            thread: None,
+        };
+        state.open.insert(id, open);
         Some(id)
+    }
+
+    /// Records the calling thread as connection `id`'s, for `Drop` to unpark.
+    fn attach(&self, id: u64) {
+        if let Some(open) = self.lock().open.get_mut(&id) {
+            open.thread = Some(thread::current());
+        }
     }
 
     fn unregister(&self, id: u64) {
@@ -322,6 +348,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     shared: &conn_shared,
                     id,
                 };
+                conn_shared.attach(id);
                 Connection::new(stream, &conn_shared).run();
             });
         if spawned.is_err() {

@@ -63,6 +63,8 @@ struct Case {
     ideal: Option<Duration>,
     rate: Option<Rate>,
     clients: Vec<Client>,
+    /// Clients too slow to repeat: they run in the first round only.
+    once: Vec<Client>,
 }
 
 /// The full or quick plan.
@@ -85,7 +87,15 @@ fn plan(quick: bool) -> Vec<Case> {
         .copied()
         .filter(|c| *c != Fetchall(Sequential))
         .collect();
+    let not_xargs: Vec<Client> = everyone
+        .iter()
+        .copied()
+        .filter(|c| *c != XargsCurl)
+        .collect();
     let (rounds, long_rounds) = if quick { (2, 1) } else { (5, 3) };
+    // A process per URL, at several milliseconds each on this machine: 5,000 of them take a
+    // minute, so one round is all the time budget has for it.
+    let once = vec![XargsCurl];
     let latency_n: usize = if quick { 100 } else { 500 };
     let mut cases = Vec::new();
     for workers in [5, 50] {
@@ -106,6 +116,7 @@ fn plan(quick: bool) -> Vec<Case> {
             ideal: Some(Duration::from_millis(50) * batches),
             rate: None,
             clients: not_sequential.clone(),
+            once: Vec::new(),
         });
     }
     let throughput_n = if quick { 2_000 } else { 5_000 };
@@ -121,7 +132,13 @@ fn plan(quick: bool) -> Vec<Case> {
             rss: true,
             ideal: None,
             rate: Some(Rate::Requests),
-            clients: everyone.clone(),
+            // In the quick run, not even once.
+            clients: if quick {
+                not_xargs.clone()
+            } else {
+                everyone.clone()
+            },
+            once: once.clone(),
         });
     }
     let bandwidth_n = if quick { 50 } else { 200 };
@@ -133,11 +150,12 @@ fn plan(quick: bool) -> Vec<Case> {
             workers,
             route: "/bytes/10000000".into(),
             bytes: 10_000_000,
-            rounds,
+            rounds: long_rounds,
             rss: true,
             ideal: None,
             rate: Some(Rate::Bytes),
             clients: everyone.clone(),
+            once: Vec::new(),
         });
     }
     let scales: &[usize] = if quick {
@@ -146,10 +164,12 @@ fn plan(quick: bool) -> Vec<Case> {
         &[100_000, 1_000_000]
     };
     for &n in scales {
-        let mut clients = vec![Fetchall(Pool), Library];
-        if n <= 100_000 {
-            clients.push(CurlParallel);
-        }
+        // A million URLs take most of a minute a run: fetchall alone, twice.
+        let (clients, scale_rounds) = if n <= 100_000 {
+            (vec![Fetchall(Pool), Library, CurlParallel], long_rounds)
+        } else {
+            (vec![Fetchall(Pool)], 2)
+        };
         cases.push(Case {
             title: format!("scale: {n} URLs x 1,000 B, W=50"),
             kind: "scale",
@@ -157,11 +177,12 @@ fn plan(quick: bool) -> Vec<Case> {
             workers: 50,
             route: "/bytes/1000".into(),
             bytes: 1000,
-            rounds: long_rounds,
+            rounds: scale_rounds,
             rss: true,
             ideal: None,
             rate: Some(Rate::Requests),
             clients,
+            once: Vec::new(),
         });
     }
     cases.push(Case {
@@ -176,6 +197,7 @@ fn plan(quick: bool) -> Vec<Case> {
         ideal: None,
         rate: None,
         clients: vec![Fetchall(Pool), Library, Curl, Python],
+        once: Vec::new(),
     });
     cases.push(Case {
         title: "memory: one 1 GiB body".into(),
@@ -189,6 +211,7 @@ fn plan(quick: bool) -> Vec<Case> {
         ideal: None,
         rate: Some(Rate::Bytes),
         clients: vec![Fetchall(Pool), Library, Curl],
+        once: Vec::new(),
     });
     cases
 }
@@ -204,6 +227,12 @@ impl Row {
     fn spread(&self) -> Option<Spread> {
         let walls: Vec<Duration> = self.samples.iter().map(|s| s.wall).collect();
         Spread::of(&walls)
+    }
+
+    /// The median of a per-run measure, over the runs that have it.
+    fn median_of(&self, measure: impl Fn(&Sample) -> Option<Duration>) -> Option<Duration> {
+        let values: Vec<Duration> = self.samples.iter().filter_map(measure).collect();
+        Some(Spread::of(&values)?.median)
     }
 
     fn peak_rss_mib(&self) -> Option<f64> {
@@ -340,6 +369,7 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     let server = Server::start()?;
     let runner = Runner::new(dir, RUN_LIMIT);
     let started = Instant::now();
+    let load_before = load_average();
 
     let mut cases = plan(options.quick);
     if !options.only.is_empty() {
@@ -371,7 +401,15 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     }
 
     let mut report = String::new();
-    write_header(&mut report, options, &tools, &server, started.elapsed());
+    let load = format!("{load_before} at the start, {} at the end", load_average());
+    write_header(
+        &mut report,
+        options,
+        &tools,
+        &server,
+        &load,
+        started.elapsed(),
+    );
     for note in &notes {
         let _ = writeln!(report, "- skipped: {note}");
     }
@@ -440,6 +478,9 @@ fn run_case(
     for round in 0..case.rounds {
         for k in 0..rows.len() {
             let row = &mut rows[(k + round) % case.clients.len()];
+            if round > 0 && case.once.contains(&row.client) {
+                continue;
+            }
             let sample = run_once(case, row.client, server, runner, tools, &inputs)?;
             eprintln!(
                 "[{}] round {}/{}: {:<40} {:>9.3} s  {}",
@@ -468,6 +509,8 @@ fn run_once(
     inputs: &Inputs<'_>,
 ) -> io::Result<Sample> {
     let before = server.connections_accepted();
+    let cpu_before = measure::own_cpu();
+    let server_cpu = || Some(measure::own_cpu()?.saturating_sub(cpu_before?));
     let Some((program, args)) = tools.command(client, inputs) else {
         let started = Instant::now();
         let good = drivers::raw(server.addr(), &case.route, case.n, case.workers, case.bytes);
@@ -475,6 +518,8 @@ fn run_once(
         return Ok(Sample {
             wall,
             rss_kib: None,
+            cpu: None,
+            server_cpu: server_cpu(),
             connections: server.connections_accepted() - before,
             check: if good == case.n {
                 Ok(good)
@@ -485,6 +530,7 @@ fn run_once(
     };
     let finished = runner.run(&program, &args, case.rss)?;
     let connections = server.connections_accepted() - before;
+    let server_cpu = server_cpu();
     let check = match finished.status {
         None => Err(finished.stderr),
         Some(status) => check_output(&finished.stdout, client.format(), case.n, case.bytes)
@@ -499,6 +545,8 @@ fn run_once(
     Ok(Sample {
         wall: finished.wall,
         rss_kib: finished.rss_kib,
+        cpu: finished.cpu,
+        server_cpu,
         connections,
         check,
     })
@@ -521,11 +569,20 @@ fn first_line(command: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "not found".into())
 }
 
+/// The 1-minute load average: other work on the machine that the run shared it with.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn write_header(
     report: &mut String,
     options: &Options,
     tools: &Tools,
     server: &Server,
+    load: &str,
     took: Duration,
 ) {
     let cpu = fs::read_to_string("/proc/cpuinfo")
@@ -553,7 +610,7 @@ fn write_header(
     );
     let _ = writeln!(
         report,
-        "- date: {}\n- machine: {cpu}, {cores} cores, {memory:.1} GiB, Linux {}\n- server: fetchall::serve::Server on {} (thread per connection, keep-alive), in the harness process\n- fetchall: {}\n- {}\n- {}\n- took {:.0} s",
+        "- date: {}\n- machine: {cpu}, {cores} cores, {memory:.1} GiB, Linux {}\n- server: fetchall::serve::Server on {} (thread per connection, keep-alive), in the harness process\n- fetchall: {}\n- {}\n- {}\n- load average (1 min): {load}\n- took {:.0} s",
         first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         kernel.trim(),
         server.addr(),
@@ -567,7 +624,7 @@ fn write_header(
     );
     let _ = writeln!(
         report,
-        "- times: wall clock from spawn to exit, median and min-max over the rounds; peak RSS: max over the rounds of the kernel's ru_maxrss via `/usr/bin/time -f %M` (largest single process)\n- x fetchall: the client's median time over fetchall's (pool backend; the library client where there is no binary): above 1 means fetchall is faster"
+        "- times: wall clock from spawn to exit, median and min-max over the rounds; CPU s: the client's user + system time (median), from the kernel's rusage via `/usr/bin/time -f '%M %U %S'` (10 ms resolution; all processes of xargs); server CPU s: the harness process's own time over the run (the server, and the raw client when it runs); peak RSS: max over the rounds of ru_maxrss (largest single process)\n- x fetchall: the client's median time over fetchall's (pool backend; the library client where there is no binary): above 1 means fetchall is faster"
     );
 }
 
@@ -581,84 +638,83 @@ fn reference(m: &Measured) -> Option<(Client, Duration)> {
 fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
     let case = &m.case;
     let _ = writeln!(report, "\n## {} ({} rounds)\n", case.title, case.rounds);
-    let rate_head = match case.rate {
-        Some(Rate::Requests) => " req/s |",
-        Some(Rate::Bytes) => " MB/s |",
-        None => "",
-    };
-    let ideal_head = if case.ideal.is_some() {
-        " x ideal |"
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        report,
-        "| client | median s | min-max s |{rate_head}{ideal_head} x fetchall | peak RSS MiB | conns/run | output |"
-    );
-    let columns = 7 + usize::from(case.rate.is_some()) + usize::from(case.ideal.is_some());
-    let _ = writeln!(report, "|{}", "---|".repeat(columns));
+    let mut head = vec!["client", "median s", "min-max s"];
+    match case.rate {
+        Some(Rate::Requests) => head.push("req/s"),
+        Some(Rate::Bytes) => head.push("MB/s"),
+        None => {}
+    }
+    if case.ideal.is_some() {
+        head.push("x ideal");
+    }
+    head.extend([
+        "x fetchall",
+        "CPU s",
+        "server CPU s",
+        "peak RSS MiB",
+        "conns/run",
+        "output",
+    ]);
+    let _ = writeln!(report, "| {} |", head.join(" | "));
+    let _ = writeln!(report, "|{}", "---|".repeat(head.len()));
     let reference = reference(m);
     for row in &m.rows {
         let Some(spread) = row.spread() else { continue };
         let median = spread.median.as_secs_f64();
-        let mut line = format!(
-            "| {} | {median:.3} | {:.3}-{:.3} |",
-            row.client,
-            spread.min.as_secs_f64(),
-            spread.max.as_secs_f64()
-        );
+        let mut cells = vec![
+            row.client.to_string(),
+            format!("{median:.3}"),
+            format!(
+                "{:.3}-{:.3}",
+                spread.min.as_secs_f64(),
+                spread.max.as_secs_f64()
+            ),
+        ];
         match case.rate {
-            Some(Rate::Requests) => {
-                let _ = write!(line, " {:.0} |", case.n as f64 / median);
-            }
-            Some(Rate::Bytes) => {
-                let _ = write!(
-                    line,
-                    " {:.0} |",
-                    case.n as f64 * case.bytes as f64 / MB / median
-                );
-            }
+            Some(Rate::Requests) => cells.push(format!("{:.0}", case.n as f64 / median)),
+            Some(Rate::Bytes) => cells.push(format!(
+                "{:.0}",
+                case.n as f64 * case.bytes as f64 / MB / median
+            )),
             None => {}
         }
         if let Some(ideal) = case.ideal {
-            let _ = write!(line, " {:.3} |", median / ideal.as_secs_f64());
+            cells.push(format!("{:.3}", median / ideal.as_secs_f64()));
         }
-        match reference {
-            Some((_, r)) => {
-                let _ = write!(line, " {:.2} |", median / r.as_secs_f64());
-            }
-            None => line.push_str(" - |"),
+        cells.push(reference.map_or("-".into(), |(_, r)| {
+            format!("{:.2}", median / r.as_secs_f64())
+        }));
+        for cpu in [row.median_of(|s| s.cpu), row.median_of(|s| s.server_cpu)] {
+            cells.push(cpu.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64())));
         }
-        match row.peak_rss_mib() {
-            Some(mib) => {
-                let _ = write!(line, " {mib:.1} |");
-            }
-            None => line.push_str(" - |"),
-        }
-        let conns: Vec<u64> = row.samples.iter().map(|s| s.connections).collect();
-        let (lo, hi) = (conns.iter().min(), conns.iter().max());
-        match (lo, hi) {
-            (Some(lo), Some(hi)) if lo == hi => {
-                let _ = write!(line, " {lo} |");
-            }
-            (Some(lo), Some(hi)) => {
-                let _ = write!(line, " {lo}-{hi} |");
-            }
-            _ => line.push_str(" - |"),
-        }
-        let failed = row.samples.iter().find_map(|s| s.check.as_ref().err());
-        match failed {
-            None => {
-                let _ = write!(line, " {} lines ok |", case.n);
-            }
-            Some(e) => {
-                let _ = write!(line, " FAILED: {} |", e.replace('|', "/"));
-            }
-        }
-        let _ = writeln!(report, "{line}");
+        cells.push(
+            row.peak_rss_mib()
+                .map_or("-".into(), |mib| format!("{mib:.1}")),
+        );
+        let conns = row.samples.iter().map(|s| s.connections);
+        cells.push(match (conns.clone().min(), conns.max()) {
+            (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+            (Some(lo), Some(hi)) => format!("{lo}-{hi}"),
+            _ => "-".into(),
+        });
+        cells.push(
+            match row.samples.iter().find_map(|s| s.check.as_ref().err()) {
+                None => format!("{} lines ok", case.n),
+                Some(e) => format!("FAILED: {}", e.replace('|', "/")),
+            },
+        );
+        let _ = writeln!(report, "| {} |", cells.join(" | "));
     }
     if let Some(ideal) = case.ideal {
         let _ = writeln!(report, "\nideal: {:.3} s", ideal.as_secs_f64());
+    }
+    for client in m
+        .rows
+        .iter()
+        .map(|r| r.client)
+        .filter(|c| case.once.contains(c))
+    {
+        let _ = writeln!(report, "\n{client}: the first round only.");
     }
     let _ = writeln!(report, "\ncommands:");
     let urls = dir.join("urls.txt");

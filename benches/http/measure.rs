@@ -2,11 +2,16 @@
 //! limit, and the statistics over rounds.
 //!
 //! **Wall time** is `Instant` around spawn and `wait`, taken in this process.
-//! **Peak RSS** is the kernel's `ru_maxrss` for the client, read by GNU time
-//! (`/usr/bin/time -f %M`), which `wait4`s on it. For a client that is several processes
-//! (`xargs -P W curl`) it is the largest single process, not their sum. Without `/usr/bin/time`
-//! the RSS column is left empty. The wrapper costs about a millisecond per run; the startup case
-//! runs without it.
+//! **Peak RSS** and **CPU time** are the kernel's `ru_maxrss`, `ru_utime` and `ru_stime` for
+//! the client, read by GNU time (`/usr/bin/time -f '%M %U %S'`), which `wait4`s on it. For a
+//! client that is several processes (`xargs -P W curl`) the CPU time covers them all and the RSS
+//! is the largest single process, not their sum. CPU time has GNU time's 10 ms resolution; it
+//! is what a neighbour's load on a shared machine stretches least. Without `/usr/bin/time` these
+//! columns are left empty. The wrapper costs about a millisecond per run; the startup case runs
+//! without it.
+//! **Server CPU** is the harness process's own user + system time over the run
+//! (`/proc/self/stat`, 10 ms ticks): the loopback server, plus the in-process raw client when
+//! that is the one running.
 
 use std::fs::{self, File};
 use std::io;
@@ -39,6 +44,10 @@ pub(crate) struct Sample {
     pub(crate) wall: Duration,
     /// Peak resident set, in KiB.
     pub(crate) rss_kib: Option<u64>,
+    /// User + system CPU time of the client.
+    pub(crate) cpu: Option<Duration>,
+    /// User + system CPU time of this process (the server) during the run.
+    pub(crate) server_cpu: Option<Duration>,
     /// Connections the server accepted during the run.
     pub(crate) connections: u64,
     /// `Ok(lines)` when every URL got one correct line, else what was wrong.
@@ -58,6 +67,7 @@ pub(crate) struct Runner {
 pub(crate) struct Finished {
     pub(crate) wall: Duration,
     pub(crate) rss_kib: Option<u64>,
+    pub(crate) cpu: Option<Duration>,
     pub(crate) status: Option<ExitStatus>,
     /// The child's standard output, in a file.
     pub(crate) stdout: PathBuf,
@@ -90,7 +100,11 @@ impl Runner {
         let mut command = if timed {
             let _ = fs::remove_file(&rss_file);
             let mut c = Command::new(GNU_TIME);
-            c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+            c.arg("-f")
+                .arg("%M %U %S")
+                .arg("-o")
+                .arg(&rss_file)
+                .arg(program);
             c
         } else {
             Command::new(program)
@@ -129,13 +143,22 @@ impl Runner {
         let _ = waiter.join();
         let wall = ended - started;
         let status = status?;
-        let rss_kib = if timed {
-            fs::read_to_string(&rss_file)
-                .ok()
-                .and_then(|s| s.lines().last()?.trim().parse().ok())
+        let usage = if timed {
+            fs::read_to_string(&rss_file).ok()
         } else {
             None
         };
+        // The last line: GNU time puts "Command exited with non-zero status" before it.
+        let fields: Vec<&str> = usage
+            .as_deref()
+            .and_then(|s| s.lines().last())
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        let rss_kib = fields.first().and_then(|f| f.parse().ok());
+        let seconds = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        let cpu = seconds(1)
+            .zip(seconds(2))
+            .and_then(|(user, system)| Duration::try_from_secs_f64(user + system).ok());
         let mut first = fs::read_to_string(&stderr)
             .unwrap_or_default()
             .lines()
@@ -148,11 +171,25 @@ impl Runner {
         Ok(Finished {
             wall,
             rss_kib,
+            cpu,
             status: (!killed).then_some(status),
             stdout,
             stderr: first,
         })
     }
+}
+
+/// This process's user + system CPU time so far, from `/proc/self/stat` (in ticks of 10 ms, the
+/// fixed `USER_HZ` of Linux's /proc).
+pub(crate) fn own_cpu() -> Option<Duration> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and
+    // stime are the 14th and 15th of the line, the 12th and 13th after the name.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
 }
 
 /// Kills a process group this harness started (its leader's pid is the group id).
