@@ -1,0 +1,244 @@
+//! The keep-alive connections of a [`Fetcher`](super::Fetcher), shared by all its threads
+//! without a lock held over I/O.
+//!
+//! ureq keeps an agent's idle connections in one pool behind one `Mutex`, and probes a pooled
+//! connection for liveness (three system calls, see `socket.rs`) while it holds that lock. With
+//! 50 workers on one agent the lock was contended on most requests: for 1,000-byte bodies the
+//! client spent a quarter of its CPU time on it, and the run took 1.65 times as long
+//! (`docs/benchmarks-http.md`).
+//!
+//! So a request borrows a whole agent, taken from the idle ones kept for its host, and gives it
+//! back when it is done. Each agent keeps at most [`CONNECTIONS_PER_AGENT`] idle connections in
+//! its own pool, which no other thread touches while the agent is borrowed. The lock here is held
+//! only to pop and push an agent, never over a system call: agents pushed out of the cache are
+//! dropped (and their connections closed) after it is released. All agents share one connector
+//! chain, so the rustls configuration (with its TLS session cache) is built once, and one
+//! resolver cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ureq::Agent;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::http::uri::{Authority, Scheme};
+use ureq::unversioned::transport::{ConnectionDetails, Connector};
+
+use super::{CachingResolver, ExchangeTransport};
+
+/// Idle connections one agent keeps: the one its last request ended on, and one more for a
+/// redirect to another scheme or host (`http` to `https`, say) on the way.
+pub(super) const CONNECTIONS_PER_AGENT: usize = 2;
+
+/// Where an agent's last request went: the scheme and `host:port`.
+type HostKey = (Scheme, Authority);
+
+/// A fetcher's agents, and what it takes to make more.
+#[derive(Debug)]
+pub(super) struct Clients {
+    config: Config,
+    connector: SharedConnector,
+    resolver: CachingResolver,
+    max_idle: usize,
+    max_idle_per_host: usize,
+    idle: Mutex<Idle<Agent>>,
+}
+
+impl Clients {
+    /// `config` is every agent's; `max_idle` and `max_idle_per_host` bound the agents kept
+    /// between requests, in total and per host.
+    pub(super) fn new(
+        config: Config,
+        connector: impl Connector<Out = ExchangeTransport>,
+        max_idle: usize,
+        max_idle_per_host: usize,
+    ) -> Clients {
+        Clients {
+            config,
+            connector: SharedConnector(Arc::new(connector)),
+            resolver: CachingResolver::default(),
+            max_idle,
+            max_idle_per_host,
+            idle: Mutex::new(Idle::default()),
+        }
+    }
+
+    /// An agent for a request to `uri`: the one that last came back from its host, or a new one.
+    pub(super) fn take(&self, uri: &Uri) -> Agent {
+        let kept = host_key(uri).and_then(|key| self.lock().take(&key));
+        kept.unwrap_or_else(|| {
+            Agent::with_parts(
+                self.config.clone(),
+                self.connector.clone(),
+                self.resolver.clone(),
+            )
+        })
+    }
+
+    /// Keeps `agent`, which has just fetched `uri`, for the next request to its host.
+    pub(super) fn give_back(&self, uri: &Uri, agent: Agent) {
+        let Some(key) = host_key(uri) else {
+            return;
+        };
+        let dropped = self
+            .lock()
+            .put(key, agent, self.max_idle, self.max_idle_per_host);
+        // Only now, with the lock released: closing connections is a system call.
+        drop(dropped);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Idle<Agent>> {
+        // Nothing that can panic runs while this lock is held.
+        self.idle.lock().unwrap()
+    }
+}
+
+fn host_key(uri: &Uri) -> Option<HostKey> {
+    Some((uri.scheme()?.clone(), uri.authority()?.clone()))
+}
+
+/// Items kept per host, the most recently returned last, with the order they came back in
+/// overall, so that the one idle the longest is the one to go.
+#[derive(Debug)]
+struct Idle<T> {
+    by_host: HashMap<HostKey, Vec<(u64, T)>>,
+    count: usize,
+    returned: u64,
+}
+
+impl<T> Default for Idle<T> {
+    fn default() -> Self {
+        Idle {
+            by_host: HashMap::new(),
+            count: 0,
+            returned: 0,
+        }
+    }
+}
+
+impl<T> Idle<T> {
+    /// The item returned last for `key`.
+    fn take(&mut self, key: &HostKey) -> Option<T> {
+        let items = self.by_host.get_mut(key)?;
+        let (_, item) = items.pop()?;
+        if items.is_empty() {
+            self.by_host.remove(key);
+        }
+        self.count -= 1;
+        Some(item)
+    }
+
+    /// Keeps `item` under `key`. Returns the item that no longer fits: the oldest of its host
+    /// beyond `max_per_host`, or the oldest of all beyond `max`.
+    fn put(&mut self, key: HostKey, item: T, max: usize, max_per_host: usize) -> Option<T> {
+        if max == 0 || max_per_host == 0 {
+            return Some(item);
+        }
+        self.returned += 1;
+        let items = self.by_host.entry(key).or_default();
+        items.push((self.returned, item));
+        if items.len() > max_per_host {
+            return Some(items.remove(0).1);
+        }
+        self.count += 1;
+        if self.count > max {
+            self.evict_oldest()
+        } else {
+            None
+        }
+    }
+
+    fn evict_oldest(&mut self) -> Option<T> {
+        let key = self
+            .by_host
+            .iter()
+            .filter_map(|(key, items)| Some((items.first()?.0, key)))
+            .min_by_key(|(returned, _)| *returned)?
+            .1
+            .clone();
+        let items = self.by_host.get_mut(&key)?;
+        let (_, item) = items.remove(0);
+        if items.is_empty() {
+            self.by_host.remove(&key);
+        }
+        self.count -= 1;
+        Some(item)
+    }
+}
+
+/// One connector chain for all of a fetcher's agents, so that they share what it caches.
+#[derive(Clone)]
+struct SharedConnector(Arc<dyn Connector<Out = ExchangeTransport>>);
+
+impl fmt::Debug for SharedConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedConnector").field(&self.0).finish()
+    }
+}
+
+impl Connector for SharedConnector {
+    type Out = ExchangeTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<ExchangeTransport>, ureq::Error> {
+        self.0.connect(details, chained)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(url: &str) -> HostKey {
+        host_key(&url.parse().expect("test URL")).expect("scheme and host")
+    }
+
+    #[test]
+    fn the_last_returned_for_a_host_comes_back_first() {
+        let mut idle = Idle::default();
+        assert_eq!(idle.put(key("http://a/"), 1, 10, 10), None);
+        assert_eq!(idle.put(key("http://a/x"), 2, 10, 10), None);
+        assert_eq!(idle.put(key("http://b/"), 3, 10, 10), None);
+        assert_eq!(idle.take(&key("http://a/y")), Some(2));
+        assert_eq!(idle.take(&key("http://a/")), Some(1));
+        assert_eq!(idle.take(&key("http://a/")), None);
+        // Scheme and port are part of the host.
+        assert_eq!(idle.take(&key("https://b/")), None);
+        assert_eq!(idle.take(&key("http://b:81/")), None);
+        assert_eq!(idle.take(&key("http://b/")), Some(3));
+        assert_eq!((idle.count, idle.by_host.len()), (0, 0));
+    }
+
+    #[test]
+    fn past_the_per_host_bound_the_oldest_of_the_host_goes() {
+        let mut idle = Idle::default();
+        assert_eq!(idle.put(key("http://a/"), 1, 10, 2), None);
+        assert_eq!(idle.put(key("http://a/"), 2, 10, 2), None);
+        assert_eq!(idle.put(key("http://a/"), 3, 10, 2), Some(1));
+        assert_eq!(idle.count, 2);
+    }
+
+    #[test]
+    fn past_the_total_bound_the_oldest_of_all_goes() {
+        let mut idle = Idle::default();
+        assert_eq!(idle.put(key("http://a/"), 1, 3, 3), None);
+        assert_eq!(idle.put(key("http://b/"), 2, 3, 3), None);
+        assert_eq!(idle.put(key("http://a/"), 3, 3, 3), None);
+        assert_eq!(idle.put(key("http://c/"), 4, 3, 3), Some(1));
+        assert_eq!(idle.put(key("http://c/"), 5, 3, 3), Some(2));
+        assert_eq!(idle.by_host.len(), 2, "b is gone altogether");
+        assert_eq!(idle.count, 3);
+    }
+
+    #[test]
+    fn nothing_is_kept_with_a_bound_of_zero() {
+        let mut idle = Idle::default();
+        assert_eq!(idle.put(key("http://a/"), 1, 0, 5), Some(1));
+        assert_eq!(idle.put(key("http://a/"), 2, 5, 0), Some(2));
+        assert_eq!(idle.count, 0);
+    }
+}
