@@ -32,6 +32,8 @@ impl Backend {
 pub(crate) enum Client {
     /// The `fetchall` binary with a backend.
     Fetchall(Backend),
+    /// Another build of `fetchall` (`--baseline PATH`), pool backend: the before of a change.
+    Baseline,
     /// This harness run as a client (`--client`): `Fetcher` and `ThreadPool` with no CLI, the
     /// floor the CLI's own costs sit on.
     Library,
@@ -51,6 +53,7 @@ impl fmt::Display for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Client::Fetchall(backend) => write!(f, "fetchall --backend {}", backend.flag()),
+            Client::Baseline => f.write_str("baseline fetchall --backend pool"),
             Client::Library => f.write_str("library (Fetcher + ThreadPool, no CLI)"),
             Client::Python => f.write_str("python3 docs example"),
             Client::CurlParallel => f.write_str("curl --parallel"),
@@ -75,6 +78,7 @@ pub(crate) enum Format {
 pub(crate) struct Tools {
     pub(crate) fetchall: Option<PathBuf>,
     pub(crate) rayon: bool,
+    pub(crate) baseline: Option<PathBuf>,
     pub(crate) harness: PathBuf,
     pub(crate) python: Option<PathBuf>,
     pub(crate) curl: Option<PathBuf>,
@@ -101,6 +105,7 @@ impl Tools {
                 );
             }
             Client::Fetchall(_) => self.fetchall.is_some(),
+            Client::Baseline => self.baseline.is_some(),
             Client::Library | Client::Raw => true,
             Client::Python => self.python.is_some(),
             Client::CurlParallel | Client::Curl => self.curl.is_some(),
@@ -119,20 +124,22 @@ impl Tools {
         let w = inputs.workers.to_string();
         let urls = inputs.urls.display().to_string();
         let curl_quiet = ["-s", "--noproxy", "*", "-w", CURL_WRITE_OUT].map(String::from);
+        let fetchall = |program: &Option<PathBuf>, backend: Backend| {
+            let args = [
+                &urls,
+                "--max-workers",
+                &w,
+                "--timeout",
+                "60",
+                "--backend",
+                backend.flag(),
+                "-q",
+            ];
+            Some((program.clone()?, args.map(String::from).to_vec()))
+        };
         let command = match client {
-            Client::Fetchall(backend) => {
-                let args = [
-                    &urls,
-                    "--max-workers",
-                    &w,
-                    "--timeout",
-                    "60",
-                    "--backend",
-                    backend.flag(),
-                    "-q",
-                ];
-                (self.fetchall.clone()?, args.map(String::from).to_vec())
-            }
+            Client::Fetchall(backend) => fetchall(&self.fetchall, backend)?,
+            Client::Baseline => fetchall(&self.baseline, Backend::Pool)?,
             Client::Library => (self.harness.clone(), vec!["--client".into(), w, urls]),
             Client::Python => {
                 let script =
@@ -171,7 +178,9 @@ impl Client {
     /// The format of the client's line per URL.
     pub(crate) fn format(self) -> Format {
         match self {
-            Client::Fetchall(_) | Client::Library | Client::Python => Format::Python,
+            Client::Fetchall(_) | Client::Baseline | Client::Library | Client::Python => {
+                Format::Python
+            }
             Client::CurlParallel | Client::XargsCurl | Client::Curl | Client::Raw => Format::Curl,
         }
     }

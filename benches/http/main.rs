@@ -7,6 +7,8 @@
 //! cargo bench --bench http --features rayon -- --quick      # about 2 minutes
 //! cargo bench --bench http -- --only throughput --out report.md
 //! cargo bench --bench http -- --fetchall path/to/fetchall   # another build of the CLI
+//! cargo bench --bench http --features rayon -- --baseline path/to/old/fetchall
+//!                                                           # before and after, in one run
 //! ```
 //!
 //! Every client is a child process run once per round, rounds interleaved (the client order
@@ -271,6 +273,7 @@ struct Options {
     quick: bool,
     only: Vec<String>,
     fetchall: Option<PathBuf>,
+    baseline: Option<PathBuf>,
     out: Option<PathBuf>,
 }
 
@@ -288,6 +291,7 @@ fn main() -> ExitCode {
         quick: false,
         only: Vec::new(),
         fetchall: option_env!("CARGO_BIN_EXE_fetchall").map(PathBuf::from),
+        baseline: None,
         out: None,
     };
     let mut args = args.into_iter();
@@ -296,12 +300,14 @@ fn main() -> ExitCode {
             "--quick" => options.quick = true,
             "--only" => options.only.extend(args.next()),
             "--fetchall" => options.fetchall = args.next().map(PathBuf::from),
+            "--baseline" => options.baseline = args.next().map(PathBuf::from),
             "--out" => options.out = args.next().map(PathBuf::from),
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
             other => {
                 eprintln!(
-                    "unknown argument {other:?}; use --quick, --only WORD, --fetchall PATH, --out FILE"
+                    "unknown argument {other:?}; use --quick, --only WORD, --fetchall PATH, \
+                     --baseline PATH, --out FILE"
                 );
                 return ExitCode::from(2);
             }
@@ -361,6 +367,7 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     let tools = Tools {
         rayon: fetchall.as_deref().is_some_and(has_rayon),
         fetchall,
+        baseline: options.baseline.clone(),
         harness: std::env::current_exe()?,
         python: find_in_path("python3"),
         curl: find_in_path("curl"),
@@ -372,6 +379,13 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     let load_before = load_average();
 
     let mut cases = plan(options.quick);
+    if options.baseline.is_some() {
+        // Not the million URLs: the baseline's memory there is not the question, and time is.
+        for case in cases.iter_mut().filter(|c| c.n <= 100_000) {
+            let at = usize::from(!case.clients.is_empty());
+            case.clients.insert(at, Client::Baseline);
+        }
+    }
     if !options.only.is_empty() {
         cases.retain(|c| options.only.iter().any(|o| c.title.contains(o.as_str())));
     }
