@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
+use fetchall::{Method, StatusRanges};
+use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use ureq::http::{HeaderName, HeaderValue};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -55,6 +59,47 @@ pub(crate) struct Args {
     /// the whole body
     #[arg(short, long, value_name = "SECS", value_parser = parse_timeout, default_value = "60")]
     pub(crate) timeout: Duration,
+
+    // Request and retry options (issue 5, items 1 and 3).
+    /// Try a URL up to N more times after a transient failure: a connection refused, reset or
+    /// closed early, or status 408, 429, 500, 502, 503 or 504. Waits 50-100ms before the first
+    /// retry, doubling to at most 10s, or what a Retry-After header asks; all within --timeout,
+    /// and no retry starts that the time left cannot fit
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) retries: u32,
+
+    /// Request method: GET fetches and counts the body, HEAD only the headers (0 bytes)
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        ignore_case = true,
+        value_parser = PossibleValuesParser::new(["GET", "HEAD"])
+            .map(|m| if m.eq_ignore_ascii_case("HEAD") { Method::Head } else { Method::Get })
+    )]
+    pub(crate) method: Method,
+
+    /// Add a request header, e.g. -H 'Authorization: Bearer x' (repeatable; replaces a default
+    /// header of the same name)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// The User-Agent header
+    #[arg(long, value_name = "TEXT", default_value = fetchall::DEFAULT_USER_AGENT)]
+    pub(crate) user_agent: HeaderValue,
+
+    /// Statuses that count as success: codes and ranges such as 200-299,304,404. Any other is
+    /// reported as an exception: HTTP Error 404: Not Found
+    #[arg(long, value_name = "RANGES", default_value = "200-299")]
+    pub(crate) accept: StatusRanges,
+
+    /// Redirects to follow; 0 follows none, and a 3xx is then a status like any other
+    #[arg(long, value_name = "N", default_value_t = fetchall::DEFAULT_MAX_REDIRECTS)]
+    pub(crate) max_redirects: u32,
+
+    /// Do not verify TLS certificates or host names (prints a warning)
+    #[arg(long)]
+    pub(crate) insecure: bool,
 
     /// Which executor runs the fetches
     #[arg(long, value_enum, default_value_t = Backend::Pool)]
@@ -111,6 +156,24 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         return Err("the timeout must be a positive number of seconds".into());
     }
     Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+/// `Name: value`, as curl's -H takes it. Whitespace around the value is dropped. Headers that
+/// describe a request body are refused: fetchall sends none.
+fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not 'NAME: VALUE'"))?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+        return Err(format!(
+            "{name} describes a request body, and fetchall sends none"
+        ));
+    }
+    let value = HeaderValue::from_bytes(value.trim().as_bytes())
+        .map_err(|_| format!("the value of {name} has a control character"))?;
+    Ok((name, value))
 }
 
 #[cfg(test)]

@@ -135,6 +135,16 @@ where
 fn fetcher(args: &Args) -> Arc<FetchFn> {
     let mut options = FetchOptions::default();
     options.timeout = args.timeout;
+    options.retries = args.retries;
+    options.method = args.method;
+    options.headers = args.headers.iter().cloned().collect();
+    options.user_agent = args.user_agent.clone();
+    options.accept = args.accept.clone();
+    options.max_redirects = args.max_redirects;
+    options.insecure = args.insecure;
+    if args.insecure {
+        tracing::warn!("--insecure: TLS certificates and host names are not verified");
+    }
     // Every worker may keep a connection to the same host alive.
     options.max_idle_connections_per_host =
         options.max_idle_connections_per_host.max(args.max_workers);
@@ -145,10 +155,12 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
             .map(|page| Fetched {
                 bytes: page.bytes,
                 status: page.status,
+                attempts: page.attempts,
             })
             .map_err(|e| Failure {
                 status: e.status(),
                 message: e.to_string(),
+                attempts: Some(e.attempts()),
             })
     })
 }
@@ -536,11 +548,13 @@ mod tests {
                 Err(Failure {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
+                    attempts: Some(1),
                 })
             } else {
                 Ok(Fetched {
                     bytes: url.len() as u64,
                     status: 200,
+                    attempts: 1,
                 })
             }
         })
@@ -671,6 +685,7 @@ mod tests {
             Ok(Fetched {
                 bytes: 0,
                 status: 200,
+                attempts: 1,
             })
         })
     }
