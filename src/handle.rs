@@ -89,8 +89,8 @@ struct Inner<T> {
     state: State<T>,
     /// Done-callbacks still to run; taken when the task finishes.
     callbacks: Vec<UserCallback<T>>,
-    /// `as_completed` / `wait` listeners: (queue, slot) pairs told when the task finishes.
-    listeners: Vec<(Arc<Notifier>, usize)>,
+    /// `as_completed` / `wait` listeners, told when the task finishes.
+    listeners: Listeners,
     /// Finished and every done-callback has returned. `join` waits for this, so that a callback
     /// that reads [`TaskHandle::result`] never races with `join` moving the value out.
     settled: bool,
@@ -101,6 +101,24 @@ struct Inner<T> {
 impl<T> Inner<T> {
     fn is_finished(&self) -> bool {
         matches!(self.state, State::Finished(_) | State::Taken)
+    }
+}
+
+/// (queue, slot) pairs to tell when a task finishes. Nearly always one (the `as_completed` the
+/// handle is in), kept inline so that it costs no allocation per task.
+#[derive(Default)]
+struct Listeners {
+    first: Option<(Arc<Notifier>, usize)>,
+    rest: Vec<(Arc<Notifier>, usize)>,
+}
+
+impl Listeners {
+    fn push(&mut self, listener: (Arc<Notifier>, usize)) {
+        if self.first.is_none() {
+            self.first = Some(listener);
+        } else {
+            self.rest.push(listener);
+        }
     }
 }
 
@@ -124,7 +142,7 @@ impl<T: Send + 'static> Task<T> {
             inner: Mutex::new(Inner {
                 state: State::Queued(Box::new(f)),
                 callbacks: Vec::new(),
-                listeners: Vec::new(),
+                listeners: Listeners::default(),
                 settled: false,
                 waiters: 0,
             }),
@@ -261,7 +279,7 @@ impl<T> Task<T> {
         }
         let listeners = mem::take(&mut g.listeners);
         drop(g);
-        for (notifier, slot) in listeners {
+        for (notifier, slot) in listeners.first.into_iter().chain(listeners.rest) {
             notifier.push(slot);
         }
     }

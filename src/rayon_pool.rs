@@ -72,6 +72,14 @@ impl Tracker {
 /// # Shutdown
 ///
 /// Dropping it waits for every submitted task to finish, as the hand-written pool does.
+///
+/// # Differences from `ThreadPool`
+///
+/// rayon's queue cannot be inspected or drained, so two things wait for a rayon thread to reach
+/// a queued task: [`cancel_pending`](Executor::cancel_pending) resolves the cancelled handles
+/// only then, and a [`queue_bound`](Builder::queue_bound) submit that is blocked on a full
+/// queue is released only then. While every rayon thread is busy with a long task, both wait
+/// for one to finish.
 pub struct RayonPool {
     pool: rayon::ThreadPool,
     info: Arc<PoolInfo>,

@@ -174,11 +174,17 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .init();
+        .with_ansi(io::stderr().is_terminal());
+    if verbose == 0 {
+        // A warning reads like any command-line tool's: `WARN interrupted: ...`. Timestamps and
+        // module paths are for the -v trail, where they tell the URLs' timeline apart.
+        logs.without_time().with_target(false).init();
+    } else {
+        logs.init();
+    }
 }
 
 /// Prints the summary and picks the exit status.

@@ -50,13 +50,12 @@ impl Notifier {
         }
     }
 
-    /// The next done slot, waiting until `deadline` (forever if `None`); `None` on time-out.
-    fn pop(&self, deadline: Option<Instant>) -> Option<usize> {
+    /// Moves every done slot into `into` (which must be empty), waiting until there is at least
+    /// one or `deadline` passes (forever if `None`); `false` on time-out. Taking them all in one
+    /// lock, by swapping the queues, costs the consumer one lock per batch instead of per task.
+    fn take_all(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
         let mut ready = self.lock();
-        loop {
-            if let Some(slot) = ready.slots.pop_front() {
-                return Some(slot);
-            }
+        while ready.slots.is_empty() {
             ready.waiting = true;
             ready = match deadline {
                 None => self
@@ -67,7 +66,7 @@ impl Notifier {
                     let now = Instant::now();
                     if now >= deadline {
                         ready.waiting = false;
-                        return None;
+                        return false;
                     }
                     self.cond
                         .wait_timeout(ready, deadline - now)
@@ -77,10 +76,16 @@ impl Notifier {
             };
             ready.waiting = false;
         }
+        mem::swap(&mut ready.slots, into);
+        true
     }
 
-    fn try_pop(&self) -> Option<usize> {
-        self.lock().slots.pop_front()
+    /// Like [`take_all`](Self::take_all), without waiting.
+    fn try_take_all(&self, into: &mut VecDeque<usize>) {
+        let mut ready = self.lock();
+        if !ready.slots.is_empty() {
+            mem::swap(&mut ready.slots, into);
+        }
     }
 }
 
@@ -138,6 +143,8 @@ impl std::error::Error for TimeoutError {}
 /// ```
 pub struct AsCompleted<T> {
     notifier: Arc<Notifier>,
+    /// Done slots taken from the notifier and not yet yielded, in completion order.
+    ready: VecDeque<usize>,
     slots: Vec<Option<TaskHandle<T>>>,
     free: Vec<usize>,
     pending: usize,
@@ -163,6 +170,7 @@ impl<T: Send + 'static> AsCompleted<T> {
     pub fn new() -> Self {
         AsCompleted {
             notifier: Arc::default(),
+            ready: VecDeque::new(),
             slots: Vec::new(),
             free: Vec::new(),
             pending: 0,
@@ -199,7 +207,10 @@ impl<T: Send + 'static> AsCompleted<T> {
 
     /// The next finished handle if one is ready now, without blocking.
     pub fn try_next(&mut self) -> Option<TaskHandle<T>> {
-        let slot = self.notifier.try_pop()?;
+        if self.ready.is_empty() {
+            self.notifier.try_take_all(&mut self.ready);
+        }
+        let slot = self.ready.pop_front()?;
         Some(self.take(slot))
     }
 
@@ -256,12 +267,16 @@ impl<T: Send + 'static> AsCompleted<T> {
         if self.pending == 0 {
             return Ok(None);
         }
-        match self.notifier.pop(deadline) {
-            Some(slot) => Ok(Some(self.take(slot))),
-            None => Err(TimeoutError {
+        if self.ready.is_empty() && !self.notifier.take_all(&mut self.ready, deadline) {
+            return Err(TimeoutError {
                 unfinished: self.pending,
                 total: self.total,
-            }),
+            });
+        }
+        match self.ready.pop_front() {
+            Some(slot) => Ok(Some(self.take(slot))),
+            // `take_all` returned true, so it moved at least one slot.
+            None => unreachable!("take_all returned no slot"),
         }
     }
 
