@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fetchall::{
-    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Sequential, TaskError, TaskHandle,
-    ThreadPool,
+    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Proxies, Sequential, TaskError,
+    TaskHandle, ThreadPool,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -144,6 +144,11 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
     options.insecure = args.insecure;
     if args.insecure {
         tracing::warn!("--insecure: TLS certificates and host names are not verified");
+    }
+    if args.demo {
+        // The demo fetches only its own server on 127.0.0.1, which a proxy named in the
+        // environment could not reach.
+        options.proxies = Proxies::none();
     }
     // Every worker may keep a connection to the same host alive.
     options.max_idle_connections_per_host =

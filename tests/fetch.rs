@@ -47,9 +47,7 @@ fn counts_a_hundred_megabytes_without_keeping_them() {
 #[test]
 fn head_gets_the_status_and_no_body() {
     let server = server();
-    let mut options = FetchOptions::default();
-    options.method = Method::Head;
-    let fetcher = Fetcher::new(options);
+    let fetcher = fetcher_with(|o| o.method = Method::Head);
     let page = fetcher.load_url(&server.url("/bytes/1000")).expect("HEAD");
     assert_eq!((page.status, page.bytes), (200, 0));
     let err = fetcher
@@ -94,9 +92,7 @@ fn redirects_are_followed_up_to_the_limit() {
     assert_eq!(page.bytes, OK_BODY.len() as u64);
     assert_eq!(page.final_url, Some(server.url("/redirect/0")));
 
-    let mut options = FetchOptions::default();
-    options.max_redirects = 2;
-    let fetcher = Fetcher::new(options);
+    let fetcher = fetcher_with(|o| o.max_redirects = 2);
     assert!(fetcher.load_url(&server.url("/redirect/2")).is_ok());
     let err = fetcher
         .load_url(&server.url("/redirect/3"))
