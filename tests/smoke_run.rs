@@ -534,9 +534,10 @@ fn help_documents_each_option() {
     }
 }
 
-/// A tmux server of our own (its own socket, no configuration), killed when dropped.
+/// A tmux server of our own (its own socket, no configuration), killed and its socket removed
+/// when dropped.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
@@ -550,14 +551,16 @@ impl Tmux {
             eprintln!("note: tmux not found; the progress line is not checked in a terminal");
             return None;
         }
+        // Short: a socket path has a length limit.
+        let socket = format!("fetchall-tmux-{}-{name}", std::process::id());
         Some(Tmux {
-            socket: format!("fetchall-test-{}-{name}", std::process::id()),
+            socket: std::env::temp_dir().join(socket),
         })
     }
 
     fn tmux(&self) -> Command {
         let mut cmd = clean(Command::new("tmux"));
-        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
+        cmd.arg("-S").arg(&self.socket).args(["-f", "/dev/null"]);
         cmd
     }
 
@@ -594,6 +597,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux().arg("kill-server").status();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
