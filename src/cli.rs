@@ -1,6 +1,7 @@
 //! The command line: [`Args`] (clap derive), the [`Backend`] and [`Format`] choices, and the
 //! checks that make a bad value a usage error (exit 2) before anything runs.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use clap::{Parser, ValueEnum};
 use fetchall::{Method, StatusRanges};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
+
+use crate::shard::Shard;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -116,6 +119,43 @@ pub(crate) struct Args {
     /// Log each URL's progress on stderr (-vv: also the HTTP client's logs)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+
+    // Smoke-testing options (issue 5, items 2, 4, 5, 6).
+    /// At most N requests at once to any one host; a host that answers 429 is slowed down
+    ///
+    /// A host is a URL's scheme, host and port. URLs of a host at its limit wait in line while
+    /// the workers fetch other hosts' URLs, so a slow host never idles a worker. A 429 (Too
+    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for 1s,
+    /// doubling with each 429 in a row up to 60s; the limit grows back by one after each run
+    /// of that many good answers. Redirects to another host are not counted against it.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_host: Option<NonZeroUsize>,
+
+    /// Print the results in input order instead of completion order
+    ///
+    /// For comparing runs with diff. Results that finish early wait for the lines before
+    /// them; while a slow URL holds the output up, the run reads at most 3 x max-workers lines
+    /// past it (plus the URLs --per-host holds back), so memory stays bounded. Works with
+    /// every backend, with --format json, and with --per-host. On Ctrl-C the remaining lines
+    /// are still printed, in order.
+    #[arg(long)]
+    pub(crate) ordered: bool,
+
+    /// Fetch only share K of N of the input: the lines whose index is K mod N
+    ///
+    /// The index counts, from 0, the lines that get a result (blank lines and # comments are
+    /// not counted), so the N shards 0/N .. N-1/N split the work between N machines with no
+    /// line fetched twice or missed, and editing comments moves no URL to another shard.
+    /// Every machine must read the same list.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<Shard>,
+
+    /// Do not show the progress line
+    ///
+    /// The progress line (done/total, ok, failed, rate, in flight) is drawn on stderr, in
+    /// place, only when stderr is a terminal, and wiped before the summary. -q hides it too.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
 
     /// Start a local test server and fetch a list of its URLs: no internet needed
     #[arg(long, conflicts_with = "file")]

@@ -133,6 +133,11 @@ impl Summary {
         }
     }
 
+    /// How many lines were fetched.
+    pub(crate) fn ok(&self) -> u64 {
+        self.ok
+    }
+
     /// How many lines failed.
     pub(crate) fn failed(&self) -> u64 {
         self.failed
@@ -375,7 +380,7 @@ mod tests {
         fast.timeline.elapsed = Some(Duration::from_millis(20));
         s.record(&fast);
         s.record(&failed("nope", "unknown url type: 'nope'"));
-        assert_eq!(s.failed(), 1);
+        assert_eq!((s.ok(), s.failed()), (1, 1));
         assert_eq!(
             s.line(Duration::from_millis(1520), false),
             "fetchall: 1 ok, 1 failed in 1.52s (fetch time p50 20ms, p95 20ms)"
