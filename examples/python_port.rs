@@ -38,7 +38,8 @@ use std::time::Duration;
 
 use fetchall::serve::Server;
 use fetchall::{
-    Executor, FetchError, FetchOptions, Fetcher, TaskHandle, ThreadPool, as_completed, repr,
+    Executor, FetchError, FetchOptions, Fetcher, Proxies, TaskHandle, ThreadPool, as_completed,
+    repr,
 };
 
 /// The pages standing in for Python's first four URLs: different sizes, different delays.
@@ -57,6 +58,8 @@ fn load_url(fetcher: &Fetcher, url: &str) -> Result<u64, FetchError> {
 fn run(out: &mut impl Write, urls: &[String]) -> io::Result<()> {
     let mut options = FetchOptions::default();
     options.timeout = Duration::from_secs(60);
+    // The pages are on this machine's loopback, which a proxy could not reach.
+    options.proxies = Proxies::none();
     let fetcher = Fetcher::new(options);
 
     // We can use a scope to ensure threads are cleaned up promptly: dropping the pool joins them.

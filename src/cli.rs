@@ -1,10 +1,17 @@
 //! The command line: [`Args`] (clap derive), the [`Backend`] and [`Format`] choices, and the
 //! checks that make a bad value a usage error (exit 2) before anything runs.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
+use fetchall::{Method, StatusRanges};
+use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use ureq::http::{HeaderName, HeaderValue};
+
+use crate::shard::Shard;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -56,6 +63,47 @@ pub(crate) struct Args {
     #[arg(short, long, value_name = "SECS", value_parser = parse_timeout, default_value = "60")]
     pub(crate) timeout: Duration,
 
+    // Request and retry options (issue 5, items 1 and 3).
+    /// Try a URL up to N more times after a transient failure: a connection refused, reset or
+    /// closed early, or status 408, 429, 500, 502, 503 or 504. Waits 50-100ms before the first
+    /// retry, doubling to at most 10s, or what a Retry-After header asks; all within --timeout,
+    /// and no retry starts that the time left cannot fit
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) retries: u32,
+
+    /// Request method: GET fetches and counts the body, HEAD only the headers (0 bytes)
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        ignore_case = true,
+        value_parser = PossibleValuesParser::new(["GET", "HEAD"])
+            .map(|m| if m.eq_ignore_ascii_case("HEAD") { Method::Head } else { Method::Get })
+    )]
+    pub(crate) method: Method,
+
+    /// Add a request header, e.g. -H 'Authorization: Bearer x' (repeatable; replaces a default
+    /// header of the same name)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'", value_parser = parse_header)]
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// The User-Agent header
+    #[arg(long, value_name = "TEXT", default_value = fetchall::DEFAULT_USER_AGENT)]
+    pub(crate) user_agent: HeaderValue,
+
+    /// Statuses that count as success: codes and ranges such as 200-299,304,404. Any other is
+    /// reported as an exception: HTTP Error 404: Not Found
+    #[arg(long, value_name = "RANGES", default_value = "200-299")]
+    pub(crate) accept: StatusRanges,
+
+    /// Redirects to follow; 0 follows none, and a 3xx is then a status like any other
+    #[arg(long, value_name = "N", default_value_t = fetchall::DEFAULT_MAX_REDIRECTS)]
+    pub(crate) max_redirects: u32,
+
+    /// Do not verify TLS certificates or host names (prints a warning)
+    #[arg(long)]
+    pub(crate) insecure: bool,
+
     /// Which executor runs the fetches
     #[arg(long, value_enum, default_value_t = Backend::Pool)]
     pub(crate) backend: Backend,
@@ -71,6 +119,43 @@ pub(crate) struct Args {
     /// Log each URL's progress on stderr (-vv: also the HTTP client's logs)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+
+    // Smoke-testing options (issue 5, items 2, 4, 5, 6).
+    /// At most N requests at once to any one host; a host that answers 429 is slowed down
+    ///
+    /// A host is a URL's scheme, host and port. URLs of a host at its limit wait in line while
+    /// the workers fetch other hosts' URLs, so a slow host never idles a worker. A 429 (Too
+    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for 1s,
+    /// doubling with each 429 in a row up to 60s; the limit grows back by one after each run
+    /// of that many good answers. Redirects to another host are not counted against it.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_host: Option<NonZeroUsize>,
+
+    /// Print the results in input order instead of completion order
+    ///
+    /// For comparing runs with diff. Results that finish early wait for the lines before
+    /// them; while a slow URL holds the output up, the run reads at most 3 x max-workers lines
+    /// past it (plus the URLs --per-host holds back), so memory stays bounded. Works with
+    /// every backend, with --format json, and with --per-host. On Ctrl-C the remaining lines
+    /// are still printed, in order.
+    #[arg(long)]
+    pub(crate) ordered: bool,
+
+    /// Fetch only share K of N of the input: the lines whose index is K mod N
+    ///
+    /// The index counts, from 0, the lines that get a result (blank lines and # comments are
+    /// not counted), so the N shards 0/N .. N-1/N split the work between N machines with no
+    /// line fetched twice or missed, and editing comments moves no URL to another shard.
+    /// Every machine must read the same list.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<Shard>,
+
+    /// Do not show the progress line
+    ///
+    /// The progress line (done/total, ok, failed, rate, in flight) is drawn on stderr, in
+    /// place, only when stderr is a terminal, and wiped before the summary. -q hides it too.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
 
     /// Start a local test server and fetch a list of its URLs: no internet needed
     #[arg(long, conflicts_with = "file")]
@@ -111,6 +196,24 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         return Err("the timeout must be a positive number of seconds".into());
     }
     Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+/// `Name: value`, as curl's -H takes it. Whitespace around the value is dropped. Headers that
+/// describe a request body are refused: fetchall sends none.
+fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not 'NAME: VALUE'"))?;
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+        return Err(format!(
+            "{name} describes a request body, and fetchall sends none"
+        ));
+    }
+    let value = HeaderValue::from_bytes(value.trim().as_bytes())
+        .map_err(|_| format!("the value of {name} has a control character"))?;
+    Ok((name, value))
 }
 
 #[cfg(test)]

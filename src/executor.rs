@@ -10,7 +10,7 @@ use crate::handle::{Task, TaskError, TaskHandle};
 /// Something that runs closures and hands back [`TaskHandle`]s: Python's `Executor`.
 ///
 /// Implemented by the hand-written [`ThreadPool`](crate::ThreadPool), by
-/// [`RayonPool`](crate::RayonPool) (feature `rayon`), and by [`Sequential`]. The same handles,
+/// `RayonPool` (feature `rayon`), and by [`Sequential`]. The same handles,
 /// [`as_completed`](crate::as_completed) and [`wait`](crate::wait) work with all three, so code
 /// written against `E: Executor` can be measured on each.
 pub trait Executor: Sync {

@@ -6,8 +6,8 @@
 //! so a 1 GiB body costs no memory, and the count is what Python's `len(conn.read())` would give
 //! (`Accept-Encoding: identity`, nothing is decompressed).
 //!
-//! Five things differ from a plain ureq agent, each for a reason (the figures are in
-//! `docs/benchmarks-http.md`):
+//! Six things differ from a plain ureq agent, each for a reason (the figures for the last two
+//! are in `docs/benchmarks-http.md`):
 //! - **The timeout is one deadline for the whole URL** (DNS, connect, TLS, request, redirects and
 //!   body together), where Python's is per socket operation. A server that drips a byte a second
 //!   still fails on time.
@@ -17,6 +17,8 @@
 //! - **Errors are relabelled on the way out of the transport** ([`PhaseConnector`]), because ureq
 //!   reports any expiry of the deadline as `Timeout::Global`, and a user wants to know whether DNS,
 //!   the connect or the server was slow.
+//! - **Proxies are chosen per URL scheme, as curl chooses them** ([`Proxies`]), where ureq takes
+//!   one proxy for every scheme from whichever variable it finds first.
 //! - **Each request borrows an agent of its own** (`clients.rs`), kept per host between
 //!   requests, because ureq's one pool per agent is behind a lock that 50 workers contended for.
 //! - **The TCP transport is leaner** (`socket.rs`): ureq's made eleven system calls per
@@ -24,18 +26,31 @@
 //!
 //! [`FetchError`]'s `Display` is the one-line message the CLI prints after
 //! `generated an exception: `, worded like Python's `urllib` where it has words for it.
+//!
+//! # Retries
+//!
+//! With [`FetchOptions::retries`] above 0, a [transient](FetchError::is_transient) failure is
+//! tried again after a backoff, and all of it stays inside the one deadline: each attempt may
+//! only use what is left of it, and no retry starts unless, after its wait, at least as much time
+//! is left as the failed attempt took. Independently of that setting, a request that finds its
+//! pooled keep-alive connection closed by the server before any byte of an answer is sent again
+//! once on a new connection, as browsers and curl do: the server may have closed an idle
+//! connection just as it was reused.
 
 use crate::repr::repr;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::config::Config;
-use ureq::http::header::{ACCEPT_ENCODING, LOCATION, USER_AGENT};
+use ureq::http::header::{ACCEPT_ENCODING, LOCATION, RETRY_AFTER, USER_AGENT};
 use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
@@ -43,7 +58,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
     Transport,
 };
-use ureq::{Agent, ResponseExt, Timeout};
+use ureq::{Agent, Proxy, ProxyProtocol, ResponseExt, Timeout};
 
 use self::clients::{CONNECTIONS_PER_AGENT, Clients};
 use self::socket::SocketConnector;
@@ -61,6 +76,13 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// The `User-Agent` header sent by default: `fetchall/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("fetchall/", env!("CARGO_PKG_VERSION"));
+
+/// The backoff before the first retry is between half this and this: 100 ms. It doubles for
+/// each further retry, up to [`RETRY_MAX_DELAY`].
+pub const RETRY_BASE_DELAY: Duration = Duration::from_millis(100);
+
+/// The longest backoff between two attempts: 10 seconds. A `Retry-After` header may ask for more.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(10);
 
 /// How long a host name's addresses are reused before it is looked up again.
 pub const DNS_TTL: Duration = Duration::from_secs(60);
@@ -103,8 +125,7 @@ pub enum Method {
 
 /// Settings for a [`Fetcher`]. Start from [`FetchOptions::default`] and change fields.
 ///
-/// The struct is `#[non_exhaustive]` so that options (retries, per-host politeness, accepted
-/// status ranges) can be added without breaking callers.
+/// The struct is `#[non_exhaustive]` so that options can be added without breaking callers.
 ///
 /// # Examples
 ///
@@ -115,17 +136,39 @@ pub enum Method {
 /// let mut options = FetchOptions::default();
 /// options.timeout = Duration::from_secs(5);
 /// options.method = Method::Head;
+/// options.retries = 2;
+/// options.accept = "200-299,404".parse()?;
 /// let fetcher = Fetcher::new(options);
 /// # drop(fetcher);
+/// # Ok::<(), fetchall::ParseStatusRangesError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FetchOptions {
     /// Total time allowed for one URL: resolve, connect, TLS, request, redirects and the whole
-    /// body. Default [`DEFAULT_TIMEOUT`].
+    /// body, and every retry with the waits before them. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
-    /// Redirects followed before giving up with [`FetchError::TooManyRedirects`]. 0 reports every
-    /// redirect as that error. Default [`DEFAULT_MAX_REDIRECTS`].
+    /// How many times a [transient](FetchError::is_transient) failure is tried again. Default 0.
+    ///
+    /// Retry number `n` waits a random time between half and all of
+    /// `min(`[`RETRY_BASE_DELAY`]` * 2^(n-1), `[`RETRY_MAX_DELAY`]`)` ("equal jitter": never less
+    /// than half the backoff, spread over the other half), or what the response's `Retry-After`
+    /// header asks for when it has one (seconds, or an HTTP date). A retry is only made when,
+    /// after that wait, at least as much of [`FetchOptions::timeout`] is left as the failed
+    /// attempt took; otherwise the last failure is the answer.
+    ///
+    /// Even with 0, a request that finds its pooled keep-alive connection closed by the server
+    /// before any byte of an answer is sent again at once on a new connection, once: the server
+    /// may have closed the idle connection just as it was reused. That is not counted as an
+    /// attempt of its own.
+    pub retries: u32,
+    /// The statuses that count as success. Any other is [`FetchError::Status`]. Default
+    /// `200-299`, as in Python's `urlopen`. A status accepted here is never retried.
+    pub accept: StatusRanges,
+    /// Redirects followed before giving up with [`FetchError::TooManyRedirects`]. With 0,
+    /// redirects are not followed: a `3xx` is then a status like any other, a page if
+    /// [`FetchOptions::accept`] has it and [`FetchError::Status`] if not. Default
+    /// [`DEFAULT_MAX_REDIRECTS`].
     pub max_redirects: u32,
     /// The `User-Agent` header. Default [`DEFAULT_USER_AGENT`].
     pub user_agent: HeaderValue,
@@ -138,6 +181,9 @@ pub struct FetchOptions {
     /// Skip TLS certificate and host name verification. Default `false`: certificates are
     /// verified against the bundled Mozilla roots.
     pub insecure: bool,
+    /// The HTTP proxies, by URL scheme. Default [`Proxies::from_env`]: the environment
+    /// variables curl reads.
+    pub proxies: Proxies,
     /// Idle keep-alive connections kept in total (after a redirect to another host, the request
     /// may keep one more, for that host). Default 128.
     pub max_idle_connections: usize,
@@ -150,11 +196,14 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             timeout: DEFAULT_TIMEOUT,
+            retries: 0,
+            accept: StatusRanges::default(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
             user_agent: HeaderValue::from_static(DEFAULT_USER_AGENT),
             method: Method::Get,
             headers: HeaderMap::new(),
             insecure: false,
+            proxies: Proxies::from_env(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
         }
@@ -165,14 +214,18 @@ impl Default for FetchOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Page {
-    /// The final response's status code (always 2xx: other codes are a [`FetchError`]).
+    /// The final response's status code, one that [`FetchOptions::accept`] has (2xx by default).
     pub status: u16,
     /// The body's length as received, without decoding: Python's `len(conn.read())`.
     pub bytes: u64,
     /// The URL the page came from, when redirects led away from the one asked for.
     pub final_url: Option<String>,
-    /// Time from the start of [`Fetcher::load_url`] until the last body byte.
+    /// Time from the start of [`Fetcher::load_url`] until the last body byte, retries included.
     pub elapsed: Duration,
+    /// Attempts made for this page: 1, more after retries. A request sent again at once on a new
+    /// connection after the keep-alive race (see [`FetchOptions::retries`]) is part of the
+    /// attempt it repeats, as curl and browsers do not count it as a retry either.
+    pub attempts: u32,
 }
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
@@ -192,7 +245,18 @@ pub struct Fetcher {
     clients: Arc<Clients>,
     method: Method,
     max_redirects: u32,
-    headers: Arc<HeaderMap>,
+    timeout: Duration,
+    retries: u32,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Fetcher`] uses and nobody changes, except the jitter's state.
+#[derive(Debug)]
+struct Shared {
+    headers: HeaderMap,
+    accept: StatusRanges,
+    proxies: Proxies,
+    jitter: Jitter,
 }
 
 impl Default for Fetcher {
@@ -206,7 +270,7 @@ impl Fetcher {
     /// `options.timeout`, and a resolver that answers IP literals directly and remembers host
     /// names for [`DNS_TTL`], so that no request starts a thread of its own.
     pub fn new(options: FetchOptions) -> Fetcher {
-        let config = Agent::config_builder()
+        let mut config = Agent::config_builder()
             .timeout_global(Some(options.timeout))
             // Status and redirect errors are made here, with the reason phrase and the 3xx code
             // that ureq's own errors leave out.
@@ -218,14 +282,20 @@ impl Fetcher {
             .max_idle_connections_per_host(1)
             .input_buffer_size(INPUT_BUFFER)
             .output_buffer_size(OUTPUT_BUFFER)
+            // ureq would read one proxy for every scheme from the environment; `Proxies` picks
+            // one per request instead (see `Fetcher::exchange`).
+            .proxy(None)
             .tls_config(
                 TlsConfig::builder()
                     .disable_verification(options.insecure)
                     .build(),
-            )
-            .build();
+            );
+        if let Ok(user_agent) = options.user_agent.to_str() {
+            // Only for a proxy's CONNECT: the requests themselves carry the header below.
+            config = config.user_agent(user_agent);
+        }
         let clients = Clients::new(
-            config,
+            config.build(),
             PhaseConnector::new(),
             options.max_idle_connections,
             options.max_idle_connections_per_host,
@@ -255,20 +325,29 @@ impl Fetcher {
             clients: Arc::new(clients),
             method: options.method,
             max_redirects: options.max_redirects,
-            headers: Arc::new(headers),
+            timeout: options.timeout,
+            retries: options.retries,
+            shared: Arc::new(Shared {
+                headers,
+                accept: options.accept,
+                proxies: options.proxies,
+                jitter: Jitter::new(),
+            }),
         }
     }
 
-    /// Fetches `url` and counts its body, within the timeout.
+    /// Fetches `url` and counts its body, within the timeout, retrying as
+    /// [`FetchOptions::retries`] allows.
     ///
     /// The URL must be `http` or `https`; anything else fails with [`FetchError::InvalidUrl`]
     /// without touching the network.
     ///
     /// # Errors
     ///
-    /// Every way a fetch can fail is a [`FetchError`]: a status outside 2xx, a timeout (with the
-    /// phase and the bytes received), a refused or reset connection, a truncated body, a TLS or
-    /// protocol failure.
+    /// Every way a fetch can fail is a [`FetchError`]: a status [`FetchOptions::accept`] lacks,
+    /// a timeout (with the phase and the bytes received), a refused or reset connection, a
+    /// truncated body, a TLS or protocol failure. After more than one attempt it is
+    /// [`FetchError::Retried`], which holds the last attempt's error.
     ///
     /// # Examples
     ///
@@ -285,29 +364,110 @@ impl Fetcher {
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
         let started = Instant::now();
         let uri = parse_url(url)?;
-        let agent = self.clients.take(&uri);
-        let result = self.fetch(&agent, &uri, started);
+        let proxy = self.shared.proxies.select(&uri)?;
+        // `None` only for a timeout too large to add to a clock: no deadline, as ureq does.
+        let deadline = started.checked_add(self.timeout);
+        let mut retries = 0;
+        let mut reconnected = false;
+        loop {
+            let attempt_started = Instant::now();
+            let first = retries == 0 && !reconnected;
+            let failed = match self.attempt(&uri, proxy, deadline, started, first) {
+                Ok(page) => {
+                    let attempts = retries + 1;
+                    return Ok(Page { attempts, ..page });
+                }
+                Err(failed) => failed,
+            };
+            // The keep-alive race is not a failure of the server: the request is sent again
+            // once, at once, as part of the same attempt.
+            let reconnect = failed.stale && !reconnected;
+            let wait = if reconnect {
+                Some(Duration::ZERO)
+            } else if retries < self.retries && failed.error.is_transient() {
+                let backoff = || self.shared.jitter.backoff(retries + 1);
+                Some(failed.retry_after.unwrap_or_else(backoff))
+            } else {
+                None
+            };
+            // The failed attempt's duration is the estimate of the next one's.
+            let fits = |wait: &Duration| {
+                let needed = wait.saturating_add(attempt_started.elapsed());
+                deadline.is_none_or(|deadline| {
+                    Instant::now()
+                        .checked_add(needed)
+                        .is_some_and(|end| end < deadline)
+                })
+            };
+            let Some(wait) = wait.filter(fits) else {
+                return Err(failed.error.after(retries + 1));
+            };
+            if reconnect {
+                reconnected = true;
+            } else {
+                retries += 1;
+            }
+            tracing::debug!(url, retries, ?wait, error = %failed.error, "will try again");
+            thread::sleep(wait);
+        }
+    }
+
+    /// One request for `uri` with what is left of `deadline`, on an agent borrowed for it.
+    fn attempt(
+        &self,
+        uri: &Uri,
+        proxy: Option<&Proxy>,
+        deadline: Option<Instant>,
+        started: Instant,
+        first: bool,
+    ) -> Result<Page, Failed> {
+        let agent = self.clients.take(uri);
+        let result = self.exchange(&agent, uri, proxy, deadline, started, first);
         // The response is read or dropped by now, so its connection is back in the agent's pool.
-        self.clients.give_back(&uri, agent);
+        self.clients.give_back(uri, agent);
         result
     }
 
-    fn fetch(&self, agent: &Agent, uri: &Uri, started: Instant) -> Result<Page, FetchError> {
+    /// The request itself, and the reading of its response.
+    fn exchange(
+        &self,
+        agent: &Agent,
+        uri: &Uri,
+        proxy: Option<&Proxy>,
+        deadline: Option<Instant>,
+        started: Instant,
+        first: bool,
+    ) -> Result<Page, Failed> {
         let mut request = match self.method {
             Method::Get => agent.get(uri.clone()),
             Method::Head => agent.head(uri.clone()),
         };
         if let Some(headers) = request.headers_mut() {
-            headers.clone_from(&self.headers);
+            headers.clone_from(&self.shared.headers);
         }
-
-        let response = request
-            .call()
-            .map_err(|e| classify(e, Stage::Exchange, started.elapsed()))?;
+        // The agent's own deadline is the whole timeout, which is right for a first attempt.
+        // Any other attempt, and any request through a proxy, gets a configuration of its own
+        // (the pool is still shared: ureq keys pooled connections by proxy).
+        let response = if first && proxy.is_none() {
+            request.call()
+        } else {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let config = request.config().timeout_global(left);
+            config.proxy(proxy.cloned()).build().call()
+        };
+        let response = response.map_err(|e| Failed {
+            stale: is_stale(&e),
+            error: classify(e, Stage::Exchange, started.elapsed()),
+            retry_after: None,
+        })?;
 
         let status = response.status();
-        if !status.is_success() {
-            let is_redirect = status.is_redirection() && response.headers().contains_key(LOCATION);
+        let code = status.as_u16();
+        let redirect = status.is_redirection()
+            && self.max_redirects > 0
+            && response.headers().contains_key(LOCATION);
+        if redirect || !self.shared.accept.contains(code) {
+            let retry_after = retry_after(response.headers(), SystemTime::now());
             let expected = response.body().content_length();
             if expected.is_some_and(|n| n <= DRAIN_LIMIT) {
                 // Reading a small error page to its end lets the connection go back to the pool;
@@ -315,33 +475,52 @@ impl Fetcher {
                 let mut body = response.into_body().into_reader();
                 let _ = io::copy(&mut body, &mut io::sink());
             }
-            let code = status.as_u16();
-            return Err(if is_redirect {
+            let error = if redirect {
                 FetchError::TooManyRedirects {
                     code,
                     followed: self.max_redirects,
                 }
             } else {
                 FetchError::Status { code }
+            };
+            return Err(Failed {
+                error,
+                retry_after,
+                stale: false,
             });
         }
 
-        let final_url = (response.get_uri() != uri).then(|| response.get_uri().to_string());
+        let final_url = (*response.get_uri() != *uri).then(|| response.get_uri().to_string());
         let expected = response.body().content_length();
         let mut body = response.into_body().into_reader();
         match count_body(&mut body, expected) {
             (bytes, Ok(())) => Ok(Page {
-                status: status.as_u16(),
+                status: code,
                 bytes,
                 final_url,
                 elapsed: started.elapsed(),
+                attempts: 1,
             }),
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
-                Err(classify(ureq::Error::from(e), stage, started.elapsed()))
+                Err(Failed {
+                    error: classify(ureq::Error::from(e), stage, started.elapsed()),
+                    retry_after: None,
+                    stale: false,
+                })
             }
         }
     }
+}
+
+/// Why one attempt failed, and what that says about trying again.
+#[derive(Debug)]
+struct Failed {
+    error: FetchError,
+    /// The wait the response's `Retry-After` header asked for.
+    retry_after: Option<Duration>,
+    /// A pooled connection that turned out closed before any byte of the response.
+    stale: bool,
 }
 
 /// Fetches `url` with `fetcher`: the Python example's `load_url(url, timeout)`, with the timeout
@@ -366,6 +545,377 @@ impl Fetcher {
 /// ```
 pub fn load_url(fetcher: &Fetcher, url: &str) -> Result<Page, FetchError> {
     fetcher.load_url(url)
+}
+
+/// The HTTP statuses that count as success, as inclusive ranges: `200-299,304,404`.
+///
+/// The default is `200-299`, Python's `urlopen` rule. Parsed from a comma-separated list of
+/// codes (`404`) and ranges (`200-299`), each between 100 and 599.
+///
+/// # Examples
+///
+/// ```
+/// use fetchall::StatusRanges;
+///
+/// let accept: StatusRanges = "200-299,304,404".parse()?;
+/// assert!(accept.contains(204) && accept.contains(404));
+/// assert!(!accept.contains(500));
+/// assert_eq!(accept.to_string(), "200-299,304,404");
+/// assert!("600".parse::<StatusRanges>().is_err());
+/// # Ok::<(), fetchall::ParseStatusRangesError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRanges(Vec<(u16, u16)>);
+
+impl StatusRanges {
+    /// Whether `code` is in one of the ranges.
+    pub fn contains(&self, code: u16) -> bool {
+        self.0
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&code))
+    }
+}
+
+impl Default for StatusRanges {
+    fn default() -> Self {
+        StatusRanges(vec![(200, 299)])
+    }
+}
+
+impl FromStr for StatusRanges {
+    type Err = ParseStatusRangesError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let error = |why: String| ParseStatusRangesError(why);
+        let code = |text: &str| match text.trim().parse::<u16>() {
+            Ok(code @ 100..=599) => Ok(code),
+            _ => Err(error(format!(
+                "{} is not a status code from 100 to 599",
+                repr(text.trim())
+            ))),
+        };
+        let mut ranges = Vec::new();
+        for part in s.split(',') {
+            let range = match part.split_once('-') {
+                Some((low, high)) => (code(low)?, code(high)?),
+                None => (code(part)?, code(part)?),
+            };
+            if range.0 > range.1 {
+                return Err(error(format!("{} is an empty range", repr(part.trim()))));
+            }
+            ranges.push(range);
+        }
+        Ok(StatusRanges(ranges))
+    }
+}
+
+impl fmt::Display for StatusRanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(low, high)) in self.0.iter().enumerate() {
+            let comma = if i > 0 { "," } else { "" };
+            if low == high {
+                write!(f, "{comma}{low}")?;
+            } else {
+                write!(f, "{comma}{low}-{high}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a text is not a [`StatusRanges`]: `'600' is not a status code from 100 to 599`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseStatusRangesError(String);
+
+impl fmt::Display for ParseStatusRangesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseStatusRangesError {}
+
+/// The HTTP proxy for each URL scheme, and the hosts that bypass them: curl's rules.
+///
+/// | URL | Proxy, first one set and not empty |
+/// |---|---|
+/// | `http://` | `http_proxy`, `all_proxy`, `ALL_PROXY` |
+/// | `https://` | `https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY` |
+///
+/// Upper-case `HTTP_PROXY` is ignored, as curl ignores it: under CGI, a request's `Proxy:`
+/// header arrives as that variable ("httpoxy"). A value without a scheme is an `http://`
+/// proxy. `no_proxy` (or `NO_PROXY`) lists hosts that are fetched directly, separated by commas
+/// or spaces: `*` for every host, a domain name for itself and its subdomains (a leading `.` or
+/// `*.` changes nothing), an IP address, or an IP network (`10.0.0.0/8`). Ports are not part of
+/// the match.
+///
+/// Every request, `http://` ones included, reaches its proxy through a `CONNECT` tunnel, which is
+/// how ureq uses proxies; curl and Python instead send a plain-HTTP request to the proxy whole.
+/// A redirect keeps the proxy chosen for the URL it started from. A proxy other than `http://`
+/// or `https://` (SOCKS) is not supported: each URL that would use it fails with
+/// [`FetchError::UnusableProxy`], rather than go around it.
+///
+/// # Examples
+///
+/// ```
+/// use fetchall::{FetchOptions, Proxies};
+///
+/// let mut options = FetchOptions::default(); // reads the environment
+/// options.proxies = Proxies::none();
+/// let vars = [("https_proxy", "http://127.0.0.1:3128"), ("no_proxy", "localhost,.internal")];
+/// let proxies = Proxies::from_vars(|name| {
+///     vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+/// });
+/// # drop(proxies);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Proxies {
+    http: Option<ProxyVar>,
+    https: Option<ProxyVar>,
+    no_proxy: Vec<NoProxy>,
+}
+
+/// A proxy variable and what it says: `None` when it is unusable.
+#[derive(Debug, Clone)]
+struct ProxyVar {
+    var: &'static str,
+    value: String,
+    proxy: Option<Proxy>,
+}
+
+/// One `no_proxy` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NoProxy {
+    All,
+    /// A domain, lower case, without a leading dot: matches it and its subdomains.
+    Domain(String),
+    /// An address and the number of leading bits that must match.
+    Network(IpAddr, u32),
+}
+
+impl Proxies {
+    /// No proxy: every URL is fetched directly.
+    pub fn none() -> Proxies {
+        Proxies::default()
+    }
+
+    /// The proxies the environment names (see the [table](Proxies)).
+    pub fn from_env() -> Proxies {
+        Proxies::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The proxies `lookup` names, given the variable names of the [table](Proxies): for tests,
+    /// and for settings that come from somewhere other than the environment.
+    pub fn from_vars(mut lookup: impl FnMut(&str) -> Option<String>) -> Proxies {
+        let mut first = |names: &[&'static str]| {
+            names.iter().find_map(|&name| {
+                let value = lookup(name)?;
+                (!value.trim().is_empty()).then_some((name, value))
+            })
+        };
+        let all = first(&["all_proxy", "ALL_PROXY"]);
+        let http = first(&["http_proxy"]).or_else(|| all.clone());
+        let https = first(&["https_proxy", "HTTPS_PROXY"]).or(all);
+        let no_proxy = first(&["no_proxy", "NO_PROXY"])
+            .map(|(_, value)| parse_no_proxy(&value))
+            .unwrap_or_default();
+        Proxies {
+            http: http.map(ProxyVar::new),
+            https: https.map(ProxyVar::new),
+            no_proxy,
+        }
+    }
+
+    /// The proxy for `uri`, `None` to fetch it directly.
+    fn select(&self, uri: &Uri) -> Result<Option<&Proxy>, FetchError> {
+        let var = match uri.scheme_str() {
+            Some("https") => &self.https,
+            _ => &self.http,
+        };
+        let Some(var) = var else {
+            return Ok(None);
+        };
+        let host = uri.host().unwrap_or_default();
+        if self.bypasses(host) {
+            return Ok(None);
+        }
+        match &var.proxy {
+            Some(proxy) => Ok(Some(proxy)),
+            None => Err(FetchError::UnusableProxy {
+                var: var.var,
+                value: var.value.clone(),
+            }),
+        }
+    }
+
+    /// Whether `no_proxy` sends `host` (as in a URI: IPv6 in brackets) around the proxy.
+    fn bypasses(&self, host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let ip = bare.parse::<IpAddr>().ok();
+        let name = bare.trim_end_matches('.').to_ascii_lowercase();
+        self.no_proxy.iter().any(|entry| match (entry, ip) {
+            (NoProxy::All, _) => true,
+            (NoProxy::Network(network, bits), Some(ip)) => in_network(ip, *network, *bits),
+            (NoProxy::Domain(domain), None) => {
+                name == *domain
+                    || name
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|sub| sub.ends_with('.'))
+            }
+            _ => false,
+        })
+    }
+}
+
+impl ProxyVar {
+    fn new((var, value): (&'static str, String)) -> ProxyVar {
+        let proxy = Proxy::new(value.trim())
+            .ok()
+            .filter(|p| matches!(p.protocol(), ProxyProtocol::Http | ProxyProtocol::Https));
+        ProxyVar { var, value, proxy }
+    }
+}
+
+/// The entries of a `no_proxy` value; entries that mean nothing are left out.
+fn parse_no_proxy(value: &str) -> Vec<NoProxy> {
+    let entry = |entry: &str| {
+        if entry == "*" {
+            return Some(NoProxy::All);
+        }
+        let (address, bits) = match entry.split_once('/') {
+            Some((address, bits)) => (address, Some(bits.parse::<u32>().ok()?)),
+            None => (entry, None),
+        };
+        let address = address.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = address.parse::<IpAddr>() {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            return Some(NoProxy::Network(ip, bits.unwrap_or(max).min(max)));
+        }
+        let domain = entry.trim_start_matches('*').trim_start_matches('.');
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        (bits.is_none() && !domain.is_empty()).then_some(NoProxy::Domain(domain))
+    };
+    value
+        .split([',', ' ', '\t'])
+        .filter(|e| !e.is_empty())
+        .filter_map(entry)
+        .collect()
+}
+
+/// Whether the first `bits` bits of `ip` and `network` agree (never across address families).
+fn in_network(ip: IpAddr, network: IpAddr, bits: u32) -> bool {
+    let prefix = |a: u128, b: u128, width: u32| {
+        let shift = width - bits.min(width);
+        a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+    };
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            prefix(u32::from(ip).into(), u32::from(net).into(), 32)
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => prefix(u128::from(ip), u128::from(net), 128),
+        _ => false,
+    }
+}
+
+/// Random numbers for backoff jitter, without a random-number crate: a splitmix64 sequence
+/// whose seed comes from std's `RandomState` (random keys from the OS, per process, varied per
+/// instance). One atomic add per number, so the clones of a [`Fetcher`] share it without a lock.
+#[derive(Debug)]
+struct Jitter(AtomicU64);
+
+impl Jitter {
+    fn new() -> Jitter {
+        Jitter(AtomicU64::new(RandomState::new().hash_one(0u64)))
+    }
+
+    fn next(&self) -> u64 {
+        const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut z = self
+            .0
+            .fetch_add(GAMMA, Ordering::Relaxed)
+            .wrapping_add(GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The wait before retry number `retry` (from 1): see [`FetchOptions::retries`].
+    fn backoff(&self, retry: u32) -> Duration {
+        backoff(retry, self.next())
+    }
+}
+
+/// Equal jitter: half of the capped exponential backoff for sure, and a `random` share of the
+/// other half.
+fn backoff(retry: u32, random: u64) -> Duration {
+    let doublings = retry.saturating_sub(1).min(30);
+    let ceiling = RETRY_BASE_DELAY
+        .saturating_mul(1 << doublings)
+        .min(RETRY_MAX_DELAY);
+    let half = ceiling / 2;
+    // At most 5 s in nanoseconds: no overflow.
+    let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX - 1);
+    half + Duration::from_nanos(random % (spread + 1))
+}
+
+/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP date (the IMF-fixdate
+/// form, `Sun, 06 Nov 1994 08:49:37 GMT`) counted from `now`. The two obsolete date forms that
+/// RFC 9110 still asks recipients to accept count as no header.
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is longer than any deadline.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Parses an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(text: &str) -> Option<SystemTime> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let number = |text: &str, digits: usize| -> Option<u64> {
+        let all_digits = text.len() == digits && text.bytes().all(|b| b.is_ascii_digit());
+        all_digits.then(|| text.parse().ok()).flatten()
+    };
+    let words: Vec<&str> = text.split(' ').collect();
+    let [weekday, day, month, year, time, "GMT"] = words[..] else {
+        return None;
+    };
+    let (day, year) = (number(day, 2)?, number(year, 4)?);
+    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, m, s] = hms[..] else {
+        return None;
+    };
+    let (h, m, s) = (number(h, 2)?, number(m, 2)?, number(s, 2)?);
+    let valid = weekday.len() == 4
+        && weekday.ends_with(',')
+        && (1..=31).contains(&day)
+        && year >= 1970
+        && h < 24
+        && m < 60
+        && s <= 60;
+    if !valid {
+        return None;
+    }
+    let seconds = days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Days from 1970-01-01 to the given date of the Gregorian calendar, for years from 1970.
+///
+/// Counting from 1 March makes the leap day the last day of the counted year, so the days
+/// before a month follow one formula: `(153 * m + 2) / 5` for months numbered from March = 0.
+fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let leap_days = year / 4 - year / 100 + year / 400;
+    // 719_468 days from 0000-03-01 to 1970-01-01.
+    year * 365 + leap_days + day_of_year - 719_468
 }
 
 /// Reads `body` to its end and counts it, keeping none of it: a body of any size costs one
@@ -484,6 +1034,22 @@ pub enum FetchError {
     BadResponse(ureq::Error),
     /// Anything else ureq reported.
     Other(ureq::Error),
+    /// The proxy set for the URL's scheme cannot be used, so nothing was contacted:
+    /// `unusable proxy in ALL_PROXY: 'socks5://h:1080' (only http:// and https:// proxies are supported)`.
+    UnusableProxy {
+        /// The environment variable it came from.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// More than one attempt was made and the last one failed with `last`:
+    /// `HTTP Error 503: Service Unavailable (after 3 attempts)`.
+    Retried {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed. Never itself `Retried`.
+        last: Box<FetchError>,
+    },
 }
 
 impl FetchError {
@@ -500,7 +1066,88 @@ impl FetchError {
     pub fn status(&self) -> Option<u16> {
         match self {
             FetchError::Status { code } | FetchError::TooManyRedirects { code, .. } => Some(*code),
+            FetchError::Retried { last, .. } => last.status(),
             _ => None,
+        }
+    }
+
+    /// How many attempts were made for the URL (see [`Page::attempts`]): 0 when none could be
+    /// (an invalid URL, an unusable proxy), the count for [`FetchError::Retried`], 1 otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::FetchError;
+    ///
+    /// assert_eq!(FetchError::Status { code: 503 }.attempts(), 1);
+    /// let retried = FetchError::Retried {
+    ///     attempts: 3,
+    ///     last: Box::new(FetchError::Status { code: 503 }),
+    /// };
+    /// assert_eq!(retried.attempts(), 3);
+    /// assert_eq!(retried.status(), Some(503));
+    /// assert_eq!(retried.to_string(), "HTTP Error 503: Service Unavailable (after 3 attempts)");
+    /// ```
+    pub fn attempts(&self) -> u32 {
+        match self {
+            FetchError::InvalidUrl { .. } | FetchError::UnusableProxy { .. } => 0,
+            FetchError::Retried { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+
+    /// Whether trying again may succeed, and so whether [`FetchOptions::retries`] applies:
+    ///
+    /// - statuses 408, 429, 500, 502, 503 and 504 (the ones curl's `--retry` retries);
+    /// - a refused, reset or aborted connection, an unreachable host or network, and a server
+    ///   that closed the connection before the response or in the middle of the body;
+    /// - a timeout, though with the attempt's deadline being the URL's, no time is left then.
+    ///
+    /// Not transient: other statuses, too many redirects, TLS and protocol errors, an invalid
+    /// URL, and a failed name lookup (remembered for a few seconds, so a retry would get the
+    /// same answer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::FetchError;
+    ///
+    /// assert!(FetchError::Status { code: 503 }.is_transient());
+    /// assert!(!FetchError::Status { code: 404 }.is_transient());
+    /// assert!(FetchError::RemoteClosed.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status { code } => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+            FetchError::Timeout { .. }
+            | FetchError::RemoteClosed
+            | FetchError::IncompleteRead { .. } => true,
+            FetchError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::NotConnected
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable
+            ),
+            FetchError::Retried { last, .. } => last.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The error to report after `attempts` attempts, the last of which failed with `self`.
+    fn after(self, attempts: u32) -> FetchError {
+        if attempts > 1 {
+            FetchError::Retried {
+                attempts,
+                last: Box::new(self),
+            }
+        } else {
+            self
         }
     }
 }
@@ -552,6 +1199,14 @@ impl fmt::Display for FetchError {
                 write!(f, "invalid HTTP response: {}", detail_message(e))
             }
             FetchError::Other(e) => f.write_str(&one_line(&e.to_string())),
+            FetchError::UnusableProxy { var, value } => write!(
+                f,
+                "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
+                repr(value)
+            ),
+            FetchError::Retried { attempts, last } => {
+                write!(f, "{last} (after {attempts} attempts)")
+            }
         }
     }
 }
@@ -562,6 +1217,7 @@ impl std::error::Error for FetchError {
             FetchError::Resolve(e) => Some(&**e),
             FetchError::Io(e) => Some(e),
             FetchError::Tls(e) | FetchError::BadResponse(e) | FetchError::Other(e) => Some(e),
+            FetchError::Retried { last, .. } => Some(&**last),
             _ => None,
         }
     }
@@ -612,6 +1268,10 @@ fn classify_other(boxed: Box<dyn std::error::Error + Send + Sync>, stage: Stage)
     };
     let boxed = match boxed.downcast::<io::Error>() {
         Ok(e) => return classify_io(*e, stage),
+        Err(boxed) => boxed,
+    };
+    let boxed = match boxed.downcast::<StaleConnection>() {
+        Ok(stale) => return classify_io(stale.0, stage),
         Err(boxed) => boxed,
     };
     if boxed.is::<TlsFailed>() {
@@ -748,7 +1408,7 @@ impl<C: Connector> Connector for PhaseConnector<C> {
         chained: Option<()>,
     ) -> Result<Option<ExchangeTransport>, ureq::Error> {
         match self.0.connect(details, chained) {
-            Ok(transport) => Ok(transport.map(|t| ExchangeTransport(Box::new(t)))),
+            Ok(transport) => Ok(transport.map(|t| ExchangeTransport::new(Box::new(t)))),
             Err(ureq::Error::Timeout(_)) => Err(ureq::Error::Timeout(Timeout::Connect)),
             Err(e) => Err(tls_labelled(e, details.needs_tls())),
         }
@@ -790,10 +1450,33 @@ impl std::error::Error for TlsFailed {
 ///
 /// A reset is passed on as `Error::Other`: ureq takes an `Error::Io` reset in the body for the
 /// end of the body, which would report a connection the server reset as a mere short read.
+///
+/// It also recognises the keep-alive race. A request sent on a connection that has carried a
+/// response before, and that ends (closed or reset) before any byte of its own response, is
+/// reported as a [`StaleConnection`]: the server closed the idle connection while the request
+/// was on its way, and never saw it. ureq's pool probes a connection before reusing it, so
+/// this is the narrow window that probe cannot cover.
 #[derive(Debug)]
-struct ExchangeTransport(Box<dyn Transport>);
+struct ExchangeTransport {
+    inner: Box<dyn Transport>,
+    /// Some response byte arrived on this connection at some point.
+    used: bool,
+    /// Output was sent and no input has arrived since: a request awaits its first byte.
+    awaiting: bool,
+    /// `used` as it was when the awaited request went out.
+    reused: bool,
+}
 
 impl ExchangeTransport {
+    fn new(inner: Box<dyn Transport>) -> ExchangeTransport {
+        ExchangeTransport {
+            inner,
+            used: false,
+            awaiting: false,
+            reused: false,
+        }
+    }
+
     fn label(e: ureq::Error, tls: bool) -> ureq::Error {
         match e {
             ureq::Error::Timeout(_) => ureq::Error::Timeout(Timeout::RecvResponse),
@@ -803,34 +1486,95 @@ impl ExchangeTransport {
             e => tls_labelled(e, tls),
         }
     }
+
+    /// Whether the connection ending now is the keep-alive race.
+    fn is_stale(&self) -> bool {
+        self.reused && self.awaiting
+    }
+
+    fn fail(&self, e: ureq::Error) -> ureq::Error {
+        match e {
+            ureq::Error::Io(e) if self.is_stale() && is_connection_lost(&e) => {
+                ureq::Error::Other(Box::new(StaleConnection(e)))
+            }
+            e => ExchangeTransport::label(e, self.inner.is_tls()),
+        }
+    }
+}
+
+/// The ways a socket says the other end is gone.
+fn is_connection_lost(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 impl Transport for ExchangeTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
-        self.0.buffers()
+        self.inner.buffers()
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let tls = self.0.is_tls();
-        self.0
+        if !self.awaiting {
+            // The first write since input arrived: a new request.
+            self.awaiting = true;
+            self.reused = self.used;
+        }
+        self.inner
             .transmit_output(amount, timeout)
-            .map_err(|e| ExchangeTransport::label(e, tls))
+            .map_err(|e| self.fail(e))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let tls = self.0.is_tls();
-        self.0
-            .await_input(timeout)
-            .map_err(|e| ExchangeTransport::label(e, tls))
+        match self.inner.await_input(timeout) {
+            Ok(true) => {
+                self.used = true;
+                self.awaiting = false;
+                Ok(true)
+            }
+            // No progress is the end of the input: ureq would make it `UnexpectedEof` itself.
+            Ok(false) if self.is_stale() => {
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "Peer disconnected");
+                Err(ureq::Error::Other(Box::new(StaleConnection(eof))))
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     fn is_open(&mut self) -> bool {
-        self.0.is_open()
+        self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
-        self.0.is_tls()
+        self.inner.is_tls()
     }
+}
+
+/// A reused connection that ended before any byte of the response: see [`ExchangeTransport`].
+/// Carried through ureq as `Error::Other`; [`classify`] reports the socket error inside.
+#[derive(Debug)]
+struct StaleConnection(io::Error);
+
+impl fmt::Display for StaleConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StaleConnection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Whether `e` is the keep-alive race (see [`ExchangeTransport`]).
+fn is_stale(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Other(inner) if inner.is::<StaleConnection>())
 }
 
 /// The addresses of a host name, or why it has none. Shared by every request for the host.
@@ -1323,5 +2067,199 @@ mod tests {
             head > 48 * 1024 && head < OUTPUT_BUFFER,
             "head of {head} bytes"
         );
+    }
+
+    #[test]
+    fn status_ranges_parse_and_print() {
+        let ranges: StatusRanges = " 200-299 , 304,404-404".parse().expect("valid");
+        assert_eq!(ranges.to_string(), "200-299,304,404");
+        for (code, accepted) in [(199, false), (200, true), (299, true), (301, false)] {
+            assert_eq!(ranges.contains(code), accepted, "{code}");
+        }
+        assert!(ranges.contains(304) && ranges.contains(404) && !ranges.contains(405));
+        assert_eq!(StatusRanges::default().to_string(), "200-299");
+    }
+
+    #[test]
+    fn bad_status_ranges_say_why() {
+        for (text, why) in [
+            ("", "'' is not a status code from 100 to 599"),
+            ("600", "'600' is not a status code from 100 to 599"),
+            ("99", "'99' is not a status code from 100 to 599"),
+            ("2xx", "'2xx' is not a status code from 100 to 599"),
+            ("200,", "'' is not a status code from 100 to 599"),
+            ("200-", "'' is not a status code from 100 to 599"),
+            ("300-200", "'300-200' is an empty range"),
+            (
+                "200-250-299",
+                "'250-299' is not a status code from 100 to 599",
+            ),
+        ] {
+            let err = text.parse::<StatusRanges>().expect_err(text);
+            assert_eq!(err.to_string(), why, "{text:?}");
+        }
+    }
+
+    fn seconds(n: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(n)
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        for (text, unix) in [
+            ("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+            ("Tue, 29 Feb 2000 12:00:00 GMT", 951_825_600),
+            ("Mon, 01 Mar 2100 00:00:00 GMT", 4_107_542_400),
+        ] {
+            assert_eq!(http_date(text), Some(seconds(unix)), "{text}");
+        }
+        for obsolete_or_wrong in [
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+            "",
+        ] {
+            assert_eq!(http_date(obsolete_or_wrong), None, "{obsolete_or_wrong}");
+        }
+    }
+
+    fn retry_after_header(value: &str, now: SystemTime) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).expect("value"));
+        retry_after(&headers, now)
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let now = seconds(784_111_777);
+        let secs = Duration::from_secs;
+        assert_eq!(retry_after_header("120", now), Some(secs(120)));
+        assert_eq!(retry_after_header(" 0 ", now), Some(secs(0)));
+        assert_eq!(
+            retry_after_header("99999999999999999999999", now),
+            Some(secs(u64::MAX))
+        );
+        assert_eq!(
+            retry_after_header("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(secs(30))
+        );
+        // A date already past: retry now.
+        assert_eq!(
+            retry_after_header("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(secs(0))
+        );
+        for absent in ["-5", "1.5", "soon", ""] {
+            assert_eq!(retry_after_header(absent, now), None, "{absent:?}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn backoff_is_equal_jitter_doubling_to_the_cap() {
+        let ms = Duration::from_millis;
+        for (retry, low, high) in [
+            (1, ms(50), ms(100)),
+            (2, ms(100), ms(200)),
+            (3, ms(200), ms(400)),
+            (8, ms(5000), ms(10_000)),
+            (u32::MAX, ms(5000), ms(10_000)),
+        ] {
+            assert_eq!(backoff(retry, 0), low, "retry {retry}");
+            let top = u64::try_from((high - low).as_nanos()).expect("small");
+            assert_eq!(backoff(retry, top), high, "retry {retry}");
+            assert!((low..=high).contains(&backoff(retry, u64::MAX)));
+        }
+        let jitter = Jitter::new();
+        let draws: Vec<u64> = (0..4).map(|_| jitter.next()).collect();
+        assert!(draws.windows(2).all(|w| w[0] != w[1]), "{draws:?}");
+    }
+
+    fn proxies(vars: &[(&str, &str)]) -> Proxies {
+        Proxies::from_vars(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    /// The proxy `proxies` picks for `url`: its URI, or the error's text.
+    fn picked(proxies: &Proxies, url: &str) -> Option<String> {
+        let uri: Uri = url.parse().expect("test URL");
+        match proxies.select(&uri) {
+            Ok(proxy) => proxy.map(|p| format!("{}:{}", p.host(), p.port())),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn proxies_are_chosen_by_scheme_like_curl() {
+        let p = proxies(&[("http_proxy", "http://h:1"), ("HTTPS_PROXY", "s:2")]);
+        assert_eq!(picked(&p, "http://a/").as_deref(), Some("h:1"));
+        assert_eq!(picked(&p, "https://a/").as_deref(), Some("s:2"));
+
+        let all = proxies(&[("ALL_PROXY", "http://all:3"), ("https_proxy", "")]);
+        assert_eq!(picked(&all, "http://a/").as_deref(), Some("all:3"));
+        assert_eq!(picked(&all, "https://a/").as_deref(), Some("all:3"));
+
+        // Upper-case HTTP_PROXY is ignored (httpoxy), and https_proxy is only for https.
+        let ignored = proxies(&[("HTTP_PROXY", "http://h:1"), ("https_proxy", "http://s:2")]);
+        assert_eq!(picked(&ignored, "http://a/"), None);
+        assert_eq!(picked(&proxies(&[]), "https://a/"), None);
+        assert!(Proxies::none().http.is_none() && Proxies::none().https.is_none());
+    }
+
+    #[test]
+    fn an_unusable_proxy_is_an_error_only_where_it_applies() {
+        let p = proxies(&[("all_proxy", "socks5://s:1080"), ("no_proxy", "direct")]);
+        assert_eq!(
+            picked(&p, "http://a/").as_deref(),
+            Some(
+                "unusable proxy in all_proxy: 'socks5://s:1080' \
+                 (only http:// and https:// proxies are supported)"
+            )
+        );
+        assert_eq!(picked(&p, "http://direct/"), None);
+        let p = proxies(&[("http_proxy", "http://[bad")]);
+        assert!(picked(&p, "http://a/").is_some_and(|e| e.starts_with("unusable proxy")));
+    }
+
+    #[test]
+    fn no_proxy_matches_domains_addresses_and_networks() {
+        let p = proxies(&[
+            ("http_proxy", "http://h:1"),
+            (
+                "no_proxy",
+                "Example.COM, .internal,*.corp 10.0.0.0/8,::1,192.168.1.7,[fd00::]/8,bad/x",
+            ),
+        ]);
+        for (host, bypass) in [
+            ("example.com", true),
+            ("www.EXAMPLE.com", true),
+            ("example.com.", true),
+            ("notexample.com", false),
+            ("example.org", false),
+            ("internal", true),
+            ("a.b.internal", true),
+            ("corp", true),
+            ("x.corp", true),
+            ("10.1.2.3", true),
+            ("11.0.0.1", false),
+            ("[::1]", true),
+            ("[::2]", false),
+            ("192.168.1.7", true),
+            ("192.168.1.8", false),
+            ("[fd12::1]", true),
+            ("bad", false),
+        ] {
+            assert_eq!(p.bypasses(host), bypass, "{host}");
+        }
+        assert!(proxies(&[("NO_PROXY", "*")]).bypasses("anything"));
+        let whole = proxies(&[("no_proxy", "0.0.0.0/0")]);
+        assert!(whole.bypasses("203.0.113.9") && !whole.bypasses("[::1]"));
     }
 }

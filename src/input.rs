@@ -7,12 +7,17 @@
 //! while results are waiting to be printed or Ctrl-C has been pressed. Lines travel in batches,
 //! which saves a thread wake-up per line; a batch is sent early whenever the next read could
 //! block, so a line typed at a terminal is fetched at once.
+//!
+//! With `--shard K/N` the reader passes on only this run's share of the lines (see
+//! [`crate::shard`]), so the others cost no more than being read.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread;
+
+use crate::shard::Shard;
 
 /// The longest line taken as a URL; a longer one is reported and skipped.
 pub(crate) const MAX_LINE: usize = 64 * 1024;
@@ -77,24 +82,68 @@ pub(crate) enum Event {
     Failed(io::Error),
 }
 
-/// Starts a thread that reads `source` and sends its lines. The thread ends at the end of the
-/// input, on a read error, or when the receiver is dropped.
-pub(crate) fn spawn_reader(source: Source, name: PathBuf) -> io::Result<Receiver<Event>> {
+/// Starts a thread that reads `source` and sends the lines of `shard`. The thread ends at the
+/// end of the input, on a read error, or when the receiver is dropped.
+///
+/// The second receiver gets the number of lines sent, once, as soon as the reader reaches the
+/// end of the input: before the main thread has taken the last lines, so that the progress
+/// line can show the total.
+pub(crate) fn spawn_reader(
+    source: Source,
+    name: PathBuf,
+    shard: Shard,
+) -> io::Result<(Receiver<Event>, Receiver<u64>)> {
     let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
+    let (total_tx, total) = mpsc::channel();
     thread::Builder::new()
         .name("fetchall-input".into())
-        .spawn(move || match source {
-            Source::Stdin => send_lines(io::stdin(), &tx),
-            Source::File(file) => send_lines(file, &tx),
-            Source::Memory(bytes) => send_lines(io::Cursor::new(bytes), &tx),
+        .spawn(move || {
+            let (tx, total) = (&tx, &total_tx);
+            match source {
+                Source::Stdin => send_lines(Lines::new(io::stdin(), shard), tx, total),
+                Source::File(file) => send_lines(Lines::new(file, shard), tx, total),
+                Source::Memory(bytes) => {
+                    send_lines(Lines::new(io::Cursor::new(bytes), shard), tx, total);
+                }
+            }
         })?;
-    tracing::debug!(input = %name.display(), "reading");
-    Ok(rx)
+    tracing::debug!(input = %name.display(), %shard, "reading");
+    Ok((rx, total))
 }
 
-fn send_lines(reader: impl Read, tx: &SyncSender<Event>) {
-    let mut lines = Lines::new(reader);
+/// Counts the lines of `shard` in the regular file at `path` on a thread of its own, for the
+/// progress line's total; the count arrives on the returned channel. `None` (no count) for
+/// anything but a regular file: reopening a pipe or a terminal would steal the reader's input.
+///
+/// The file is opened a second time, so the count is of the file as it is now; the run itself
+/// reports what the reader read.
+pub(crate) fn count_lines(path: &Path, shard: Shard) -> Option<Receiver<u64>> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("fetchall-count".into())
+        .spawn(move || {
+            let mut lines = Lines::new(file, shard);
+            let mut count = 0;
+            loop {
+                match lines.next_line(|| ()) {
+                    Ok(Some(_)) => count += 1,
+                    Ok(None) => break,
+                    // No count is better than a wrong one; the reader reports the error.
+                    Err(_) => return,
+                }
+            }
+            let _ = tx.send(count);
+        });
+    spawned.ok().map(|_| rx)
+}
+
+fn send_lines(mut lines: Lines<impl Read>, tx: &SyncSender<Event>, total: &Sender<u64>) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut count = 0;
     // A closed channel means the main thread stopped (Ctrl-C, closed stdout): stop reading.
     let send = |batch: &mut Vec<Line>| {
         let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
@@ -108,12 +157,15 @@ fn send_lines(reader: impl Read, tx: &SyncSender<Event>) {
         }
         match next {
             Ok(Some(line)) => {
+                count += 1;
                 batch.push(line);
                 if batch.len() == BATCH && !send(&mut batch) {
                     return;
                 }
             }
             Ok(None) => {
+                // Told first: the last batch may wait in the channel for a while.
+                let _ = total.send(count);
                 send(&mut batch);
                 return;
             }
@@ -127,19 +179,25 @@ fn send_lines(reader: impl Read, tx: &SyncSender<Event>) {
     }
 }
 
-/// The lines of a reader worth a result: trimmed, blank and `#` lines skipped.
+/// The lines of a reader worth a result, and in `shard`: trimmed, blank and `#` lines skipped.
 #[derive(Debug)]
 pub(crate) struct Lines<R> {
     reader: BufReader<R>,
+    /// Lines read, of any kind: the line number in messages.
     number: u64,
+    /// Lines worth a result seen, in any shard: the index `--shard` goes by.
+    index: u64,
+    shard: Shard,
     buf: Vec<u8>,
 }
 
 impl<R: Read> Lines<R> {
-    pub(crate) fn new(reader: R) -> Lines<R> {
+    pub(crate) fn new(reader: R, shard: Shard) -> Lines<R> {
         Lines {
             reader: BufReader::with_capacity(64 * 1024, reader),
             number: 0,
+            index: 0,
+            shard,
             buf: Vec::new(),
         }
     }
@@ -154,6 +212,10 @@ impl<R: Read> Lines<R> {
             self.number += 1;
             let text = self.buf.trim_ascii();
             if text.is_empty() || text.starts_with(b"#") {
+                continue;
+            }
+            self.index += 1;
+            if !self.shard.contains(self.index - 1) {
                 continue;
             }
             let line = if too_long {
@@ -222,7 +284,11 @@ mod tests {
 
     /// Reads all of `reader` as lines.
     fn all_lines(reader: impl Read) -> Vec<Line> {
-        let mut lines = Lines::new(reader);
+        shard_lines(reader, Shard::ALL)
+    }
+
+    fn shard_lines(reader: impl Read, shard: Shard) -> Vec<Line> {
+        let mut lines = Lines::new(reader, shard);
         std::iter::from_fn(|| lines.next_line(|| ()).unwrap()).collect()
     }
 
@@ -310,7 +376,7 @@ mod tests {
     #[test]
     fn lines_split_across_reads_are_joined() {
         let input = b"http://a/\n# c\nhttp://b/";
-        let mut lines = Lines::new(Trickle(input));
+        let mut lines = Lines::new(Trickle(input), Shard::ALL);
         let mut reads = 0;
         assert_eq!(
             lines.next_line(|| reads += 1).unwrap(),
@@ -320,6 +386,77 @@ mod tests {
         assert_eq!(reads, "http://a/\n".len());
         assert_eq!(lines.next_line(|| ()).unwrap(), Some(url("http://b/")));
         assert_eq!(lines.next_line(|| ()).unwrap(), None);
+    }
+
+    #[test]
+    fn shards_count_only_the_lines_that_get_a_result() {
+        let input = b"# list\nhttp://0/\n\nhttp://1/\n# moved\nhttp://2/\nbad \xff\nhttp://4/\n";
+        let shard = |s: &str| shard_lines(&input[..], s.parse().unwrap());
+        assert_eq!(
+            shard("0/2"),
+            [url("http://0/"), url("http://2/"), url("http://4/")]
+        );
+        // The rejected line is index 3 and keeps its real line number.
+        assert_eq!(
+            shard("1/2"),
+            [
+                url("http://1/"),
+                Line::Rejected {
+                    shown: "bad \u{fffd}".into(),
+                    reason: "line 7 is not valid UTF-8".into(),
+                },
+            ]
+        );
+        // Comments and blank lines added anywhere move nothing to another shard.
+        let edited = b"\n\n# new\nhttp://0/\nhttp://1/\n\n\nhttp://2/\n# x\nbad \xff\nhttp://4/";
+        assert_eq!(
+            shard_lines(&edited[..], "0/2".parse().unwrap()),
+            shard("0/2")
+        );
+        assert_eq!(
+            shard("3/5"),
+            [Line::Rejected {
+                shown: "bad \u{fffd}".into(),
+                reason: "line 7 is not valid UTF-8".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_reader_tells_the_total_without_waiting_for_the_lines_to_be_taken() {
+        // Fewer lines than the channel holds: the reader reaches the end with none taken.
+        let text: String = (0..200).map(|i| format!("http://h/{i}\n# c\n")).collect();
+        let source = Source::Memory(text.into_bytes());
+        let (lines, total) = spawn_reader(source, "test".into(), "1/2".parse().unwrap()).unwrap();
+        let limit = std::time::Duration::from_secs(30);
+        assert_eq!(total.recv_timeout(limit), Ok(100));
+        let taken: usize = lines
+            .iter()
+            .map(|event| match event {
+                Event::Lines(batch) => batch.len(),
+                Event::Failed(e) => panic!("{e}"),
+            })
+            .sum();
+        assert_eq!(taken, 100);
+    }
+
+    #[test]
+    fn a_regular_file_is_counted_and_a_pipe_is_not() {
+        let path = std::env::temp_dir().join(format!("fetchall-count-{}.txt", std::process::id()));
+        let text: String = (0..1000)
+            .map(|i| format!("http://h/{i}\n# c\n\n"))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        let count = |shard: &str| {
+            count_lines(&path, shard.parse().unwrap())
+                .expect("a regular file is counted")
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the count arrives")
+        };
+        assert_eq!((count("0/1"), count("0/3"), count("2/3")), (1000, 334, 333));
+        let _ = std::fs::remove_file(&path);
+        assert!(count_lines(Path::new("/dev/null"), Shard::ALL).is_none());
+        assert!(count_lines(&path, Shard::ALL).is_none(), "a missing file");
     }
 
     #[test]

@@ -118,7 +118,8 @@ mod wait;
 pub use executor::{Executor, Map, Sequential};
 pub use fetch::{
     DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, Phase, load_url,
+    Fetcher, Method, Page, ParseStatusRangesError, Phase, Proxies, RETRY_BASE_DELAY,
+    RETRY_MAX_DELAY, StatusRanges, load_url,
 };
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};

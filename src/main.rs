@@ -6,9 +6,13 @@
 
 mod cli;
 mod demo;
+mod hosts;
 mod input;
+mod order;
 mod output;
+mod progress;
 mod run;
+mod shard;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -27,6 +27,8 @@ pub(crate) struct Fetched {
     pub(crate) bytes: u64,
     /// The final response's status code.
     pub(crate) status: u16,
+    /// Attempts made ([`fetchall::Page::attempts`]): more than 1 after retries.
+    pub(crate) attempts: u32,
 }
 
 /// Why a line produced no page: the text printed after `generated an exception: `.
@@ -36,6 +38,9 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// The HTTP status, when the server answered with an error status.
     pub(crate) status: Option<u16>,
+    /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
+    /// could be made). `None` for a line that was not fetched, or not to the end.
+    pub(crate) attempts: Option<u32>,
 }
 
 impl Failure {
@@ -44,6 +49,7 @@ impl Failure {
         Failure {
             message: message.into(),
             status: None,
+            attempts: None,
         }
     }
 }
@@ -74,9 +80,15 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
 
 /// One JSON object on one line, for `--format json`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
-    let (ok, bytes, status, error) = match &outcome.result {
-        Ok(page) => (true, Some(page.bytes), Some(page.status), None),
-        Err(failure) => (false, None, failure.status, Some(failure.message.as_str())),
+    let (ok, bytes, status, error, attempts) = match &outcome.result {
+        Ok(page) => (
+            true,
+            Some(page.bytes),
+            Some(page.status),
+            None,
+            Some(page.attempts),
+        ),
+        Err(f) => (false, None, f.status, Some(f.message.as_str()), f.attempts),
     };
     let t = &outcome.timeline;
     serde_json::json!({
@@ -85,6 +97,7 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         "bytes": bytes,
         "status": status,
         "error": error,
+        "attempts": attempts,
         "elapsed_ms": t.elapsed.map(millis),
         "queued_ms": millis(t.queued),
         "started_ms": t.started.map(millis),
@@ -118,6 +131,11 @@ impl Summary {
         if let Some(elapsed) = outcome.timeline.elapsed {
             self.times.record(elapsed);
         }
+    }
+
+    /// How many lines were fetched.
+    pub(crate) fn ok(&self) -> u64 {
+        self.ok
     }
 
     /// How many lines failed.
@@ -232,7 +250,11 @@ mod tests {
     fn ok(url: &str, bytes: u64) -> Outcome {
         Outcome {
             url: url.to_owned(),
-            result: Ok(Fetched { bytes, status: 200 }),
+            result: Ok(Fetched {
+                bytes,
+                status: 200,
+                attempts: 1,
+            }),
             timeline: Timeline::default(),
         }
     }
@@ -273,6 +295,7 @@ mod tests {
             result: Ok(Fetched {
                 bytes: 42,
                 status: 200,
+                attempts: 2,
             }),
             timeline: Timeline {
                 queued: Duration::from_micros(1500),
@@ -288,6 +311,7 @@ mod tests {
             v,
             serde_json::json!({
                 "url": "http://a/x", "ok": true, "bytes": 42, "status": 200, "error": null,
+                "attempts": 2,
                 "elapsed_ms": 12.0, "queued_ms": 1.5, "started_ms": 2.25, "worker": "fetchall_3",
             })
         );
@@ -299,6 +323,7 @@ mod tests {
         outcome.result = Err(Failure {
             message: "HTTP Error 404: Not Found".into(),
             status: Some(404),
+            attempts: Some(1),
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");
@@ -306,6 +331,7 @@ mod tests {
         assert_eq!(v["bytes"], serde_json::Value::Null);
         assert_eq!(v["status"], 404);
         assert_eq!(v["error"], "HTTP Error 404: Not Found");
+        assert_eq!(v["attempts"], 1);
         assert_eq!(v["started_ms"], serde_json::Value::Null);
         assert_eq!(v["worker"], serde_json::Value::Null);
     }
@@ -354,7 +380,7 @@ mod tests {
         fast.timeline.elapsed = Some(Duration::from_millis(20));
         s.record(&fast);
         s.record(&failed("nope", "unknown url type: 'nope'"));
-        assert_eq!(s.failed(), 1);
+        assert_eq!((s.ok(), s.failed()), (1, 1));
         assert_eq!(
             s.line(Duration::from_millis(1520), false),
             "fetchall: 1 ok, 1 failed in 1.52s (fetch time p50 20ms, p95 20ms)"

@@ -71,7 +71,7 @@ impl std::error::Error for BuildError {
     }
 }
 
-/// Configures a [`ThreadPool`] (or a [`RayonPool`](crate::RayonPool)): Python's
+/// Configures a [`ThreadPool`] (or, with feature `rayon`, a `RayonPool`): Python's
 /// `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)`, plus a queue bound.
 ///
 /// # Examples

@@ -6,10 +6,17 @@
 //! [`AsCompleted::next_timeout`], and at most [`in_flight_limit`] tasks are outstanding, so a
 //! submit to the executor's bounded queue never waits on more than a worker picking up its next
 //! task. Memory stays the same whether the input has ten lines or ten million.
+//!
+//! The main thread is also the dispatcher. With `--per-host` it submits a URL only when its host
+//! has a free slot and holds the others back ([`crate::hosts`], at most [`MAX_HELD`] of them);
+//! with `--ordered` it prints through a reorder buffer ([`crate::order`]) and takes no new line
+//! while [`Options::window`] lines are taken and not printed. Either way the input is read only
+//! as fast as the lines can be dealt with, and every line taken gets exactly one result line.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,15 +25,19 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fetchall::{
-    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Sequential, TaskError, TaskHandle,
-    ThreadPool,
+    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Proxies, Sequential, TaskError,
+    TaskHandle, ThreadPool,
 };
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Args, Backend, Format};
 use crate::demo;
-use crate::input::{Event, Line, Source, spawn_reader};
+use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
+use crate::input::{Event, Line, Source, count_lines, spawn_reader};
+use crate::order::Reorder;
 use crate::output::{Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line};
+use crate::progress::{Counts, Progress, StatusLine};
+use crate::shard::Shard;
 
 /// Fetches one URL: the real one wraps [`fetchall::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
@@ -64,7 +75,9 @@ const NO_RAYON: &str =
 /// A message for a usage or setup error (exit 2): an input that cannot be opened, a backend
 /// this build lacks, a pool that cannot start.
 pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
-    init_logging(args.verbose);
+    // Logs, warnings and the summary share stderr with the progress line.
+    let stderr = StatusLine::stderr();
+    init_logging(args.verbose, stderr.clone());
     // Refused before anything starts; the `match` below refuses it again for the compiler.
     if args.backend == Backend::Rayon && !cfg!(feature = "rayon") {
         return Err(NO_RAYON.into());
@@ -77,21 +90,43 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
             (source, PathBuf::from("--demo"), Some(server))
         }
     };
-    let lines = spawn_reader(source, name).map_err(|e| format!("cannot start reading: {e}"))?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let (lines, total) =
+        spawn_reader(source, name, shard).map_err(|e| format!("cannot start reading: {e}"))?;
+    let options = Options {
+        format: args.format,
+        ordered: args.ordered,
+        per_host: args.per_host,
+        progress: progress(args, &stderr, shard, total),
+    };
     let fetch = fetcher(args);
     let builder = ThreadPool::builder()
         .num_threads(args.max_workers)
         .thread_name_prefix("fetchall")
         .queue_bound(args.max_workers.saturating_mul(QUEUE_PER_WORKER));
     let report = match args.backend {
-        Backend::Pool => drive(builder.build(), &lines, fetch, args.format)?,
+        Backend::Pool => drive(builder.build(), &lines, fetch, options, &stderr)?,
         #[cfg(feature = "rayon")]
-        Backend::Rayon => drive(builder.build_rayon(), &lines, fetch, args.format)?,
+        Backend::Rayon => drive(builder.build_rayon(), &lines, fetch, options, &stderr)?,
         #[cfg(not(feature = "rayon"))]
         Backend::Rayon => return Err(NO_RAYON.into()),
-        Backend::Sequential => drive(Ok(Sequential), &lines, fetch, args.format)?,
+        Backend::Sequential => drive(Ok(Sequential), &lines, fetch, options, &stderr)?,
     };
     Ok(conclude(report, args.quiet))
+}
+
+/// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`. The total
+/// is counted ahead for a regular file; for other input the reader tells it (`read`) when it
+/// reaches the end.
+fn progress(args: &Args, stderr: &StatusLine, shard: Shard, read: Receiver<u64>) -> Progress {
+    if args.no_progress || args.quiet || !io::stderr().is_terminal() {
+        return Progress::off();
+    }
+    let counted = match args.file.as_deref() {
+        Some(path) if path != Path::new("-") => count_lines(path, shard),
+        _ => None,
+    };
+    Progress::on(stderr.clone(), read, counted, io::stdout().is_terminal())
 }
 
 /// Starts the executor, hands it to the Ctrl-C handler too, and runs the loop on stdout.
@@ -99,16 +134,19 @@ fn drive<E>(
     executor: Result<E, BuildError>,
     lines: &Receiver<Event>,
     fetch: Arc<FetchFn>,
-    format: Format,
+    options: Options,
+    stderr: &StatusLine,
 ) -> Result<Report, String>
 where
     E: Executor + Send + 'static,
 {
     let executor = Arc::new(executor.map_err(|e| format!("cannot start the pool: {e}"))?);
     let interrupted = Arc::new(AtomicBool::new(false));
-    let (for_handler, flag) = (executor.clone(), interrupted.clone());
+    let (for_handler, flag, line) = (executor.clone(), interrupted.clone(), stderr.clone());
     let installed = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
+            // Leave the shell a clean line; `exit` runs no destructor that would.
+            line.try_clear();
             std::process::exit(EXIT_INTERRUPTED.into());
         }
         tracing::warn!("interrupted: stopping (press Ctrl-C again to quit at once)");
@@ -119,7 +157,7 @@ where
         tracing::warn!("Ctrl-C will stop the program without a report: {e}");
     }
     let stdout = io::stdout().lock();
-    let report = fetch_all(&*executor, lines, fetch, stdout, format, &interrupted);
+    let report = fetch_all(&*executor, lines, fetch, stdout, options, &interrupted);
     if matches!(
         report.end,
         End::Interrupted | End::BrokenPipe | End::Output(_)
@@ -135,6 +173,21 @@ where
 fn fetcher(args: &Args) -> Arc<FetchFn> {
     let mut options = FetchOptions::default();
     options.timeout = args.timeout;
+    options.retries = args.retries;
+    options.method = args.method;
+    options.headers = args.headers.iter().cloned().collect();
+    options.user_agent = args.user_agent.clone();
+    options.accept = args.accept.clone();
+    options.max_redirects = args.max_redirects;
+    options.insecure = args.insecure;
+    if args.insecure {
+        tracing::warn!("--insecure: TLS certificates and host names are not verified");
+    }
+    if args.demo {
+        // The demo fetches only its own server on 127.0.0.1, which a proxy named in the
+        // environment could not reach.
+        options.proxies = Proxies::none();
+    }
     // Every worker may keep a connection to the same host alive.
     options.max_idle_connections_per_host =
         options.max_idle_connections_per_host.max(args.max_workers);
@@ -145,17 +198,19 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
             .map(|page| Fetched {
                 bytes: page.bytes,
                 status: page.status,
+                attempts: page.attempts,
             })
             .map_err(|e| Failure {
                 status: e.status(),
                 message: e.to_string(),
+                attempts: Some(e.attempts()),
             })
     })
 }
 
-/// Logs go to stderr: warnings by default, each URL's trail with `-v`, everything with `-vv`;
-/// `RUST_LOG` wins over both.
-fn init_logging(verbose: u8) {
+/// Logs go to stderr, through `stderr` so that they never land on the progress line: warnings
+/// by default, each URL's trail with `-v`, everything with `-vv`; `RUST_LOG` wins over both.
+fn init_logging(verbose: u8, stderr: StatusLine) {
     let default = match verbose {
         0 => "warn",
         1 => "warn,fetchall=debug",
@@ -164,7 +219,7 @@ fn init_logging(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(stderr)
         .with_ansi(io::stderr().is_terminal());
     if verbose == 0 {
         // A warning reads like any command-line tool's: `WARN interrupted: ...`. Timestamps and
@@ -240,23 +295,66 @@ pub(crate) struct Report {
     pub(crate) wall: Duration,
 }
 
+/// What the run loop does besides fetching: the output format, `--ordered`, `--per-host` and
+/// the progress line.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// `--format`.
+    pub(crate) format: Format,
+    /// `--ordered`: print in input order.
+    pub(crate) ordered: bool,
+    /// `--per-host`: the most requests at once to one host.
+    pub(crate) per_host: Option<NonZeroUsize>,
+    /// The progress line, or [`Progress::off`].
+    pub(crate) progress: Progress,
+}
+
+impl Options {
+    /// With `--ordered`, the most lines taken and not printed yet: the tasks in flight, and
+    /// with `--per-host` the URLs held back too. A slow line holds up the printing of the ones
+    /// after it, and this is how far the run reads on meanwhile.
+    pub(crate) fn window(&self, max_workers: usize) -> usize {
+        let held = if self.per_host.is_some() { MAX_HELD } else { 0 };
+        in_flight_limit(max_workers) + held
+    }
+}
+
+/// A line taken from the input, numbered in input order.
+#[derive(Debug)]
+struct Taken {
+    seq: u64,
+    line: Line,
+    /// When it was taken, since the run started.
+    at: Duration,
+}
+
 /// A submitted line, kept until its result is printed: what a task that yields no
 /// [`Outcome`] (cancelled, interrupted, panicked) is reported under.
 struct Submitted {
+    seq: u64,
     url: String,
     queued: Duration,
+    /// Its host's slot, under `--per-host`.
+    slot: Option<Slot>,
 }
 
-impl Submitted {
-    fn failed(self, message: impl Into<String>) -> Outcome {
-        Outcome {
-            url: self.url,
-            result: Err(Failure::new(message)),
-            timeline: Timeline {
-                queued: self.queued,
-                ..Timeline::default()
-            },
-        }
+/// The outcome of a line that produced none of its own.
+fn unfinished(url: String, queued: Duration, message: impl Into<String>) -> Outcome {
+    Outcome {
+        url,
+        result: Err(Failure::new(message)),
+        timeline: Timeline {
+            queued,
+            ..Timeline::default()
+        },
+    }
+}
+
+/// What a line is shown as in its result line.
+fn shown(line: &Line) -> &str {
+    match line {
+        Line::Url(url) => url,
+        Line::Rejected { shown, .. } => shown,
     }
 }
 
@@ -267,21 +365,27 @@ pub(crate) fn fetch_all<E: Executor>(
     lines: &Receiver<Event>,
     fetch: Arc<FetchFn>,
     out: impl Write,
-    format: Format,
+    options: Options,
     interrupted: &AtomicBool,
 ) -> Report {
+    let max_workers = executor.max_workers();
     let mut run = Run {
         executor,
         fetch,
         start: Instant::now(),
-        limit: in_flight_limit(executor.max_workers()),
+        limit: in_flight_limit(max_workers),
         pending: AsCompleted::new(),
         in_flight: HashMap::new(),
         backlog: VecDeque::new(),
+        taken: 0,
         input_open: true,
         input_error: None,
+        hosts: options.per_host.map(Hosts::new),
+        window: options.window(max_workers),
+        order: options.ordered.then(Reorder::new),
+        progress: options.progress,
         out,
-        format,
+        format: options.format,
         summary: Summary::default(),
     };
     let end = match run.main_loop(lines, interrupted) {
@@ -328,10 +432,19 @@ struct Run<'e, E, W> {
     limit: usize,
     pending: AsCompleted<Outcome>,
     in_flight: HashMap<u64, Submitted>,
-    /// Lines received from the reader and not submitted yet: at most one batch.
+    /// Lines received from the reader and not taken yet: at most one batch.
     backlog: VecDeque<Line>,
+    /// Lines taken from the backlog so far: the next one's sequence number.
+    taken: u64,
     input_open: bool,
     input_error: Option<io::Error>,
+    /// Per-host slots and held-back lines, with `--per-host`.
+    hosts: Option<Hosts<Taken>>,
+    /// With `--ordered`: results waiting for the lines before them.
+    order: Option<Reorder<Outcome>>,
+    /// See [`Options::window`].
+    window: usize,
+    progress: Progress,
     out: W,
     format: Format,
     summary: Summary,
@@ -351,40 +464,79 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             while let Some(handle) = self.pending.try_next() {
                 self.finish(handle)?;
             }
+            self.progress.update(self.counts());
             let mut submitted = false;
             while self.in_flight.len() < self.limit {
                 stop_requested()?;
-                let Some(line) = self.ready_line(lines) else {
+                let now = Instant::now();
+                // Lines held back for their host go first: they were read first.
+                if let Some((taken, slot)) = self.hosts.as_mut().and_then(|h| h.next_ready(now)) {
+                    self.submit(taken, Some(slot));
+                } else if !self.room_to_take() {
                     break;
-                };
-                self.submit(line);
+                } else if let Some(line) = self.ready_line(lines) {
+                    self.dispatch(line, now);
+                } else {
+                    break;
+                }
                 submitted = true;
             }
-            if !self.input_open && self.backlog.is_empty() && self.in_flight.is_empty() {
+            let held = self.hosts.as_ref().map_or(0, Hosts::held);
+            if !self.input_open && self.backlog.is_empty() && self.in_flight.is_empty() && held == 0
+            {
                 return Ok(());
             }
-            if submitted {
-                continue;
+            if !submitted {
+                self.wait(lines)?;
             }
-            if self.in_flight.is_empty() {
-                // Nothing runs and nothing is ready: only the input can bring something.
-                match lines.recv_timeout(POLL) {
+        }
+    }
+
+    /// Waits for whatever can come next: a completion, an input line, or a paused host's turn.
+    fn wait(&mut self, lines: &Receiver<Event>) -> Result<(), Stop> {
+        let now = Instant::now();
+        let room = self.in_flight.len() < self.limit;
+        // A paused host's turn matters only if there is room to submit its URL.
+        let poll = match self.hosts.as_ref().and_then(Hosts::next_wake) {
+            Some(at) if room => POLL.min(at.saturating_duration_since(now)),
+            _ => POLL,
+        };
+        let reading = self.input_open && self.room_to_take();
+        if self.in_flight.is_empty() {
+            if reading {
+                // Nothing runs: only the input can bring something (or a paused host its turn).
+                match lines.recv_timeout(poll) {
                     Ok(event) => self.take(event),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => self.input_open = false,
                 }
             } else {
-                let room_for_input = self.input_open && self.in_flight.len() < self.limit;
-                let wait = if room_for_input { POLL_BOTH } else { POLL };
-                // A time-out is not an error here: it is the moment to look at the flag again.
-                if let Ok(Some(handle)) = self.pending.next_timeout(wait) {
-                    self.finish(handle)?;
-                }
+                // All that is left waits for a paused host.
+                thread::sleep(poll);
+            }
+        } else {
+            let wait = if reading && room {
+                poll.min(POLL_BOTH)
+            } else {
+                poll
+            };
+            // A time-out is not an error here: it is the moment to look at the flag again.
+            if let Ok(Some(handle)) = self.pending.next_timeout(wait) {
+                self.finish(handle)?;
             }
         }
+        Ok(())
     }
 
-    /// The next line read and not submitted yet, without waiting for the reader.
+    /// May another line be taken from the input? Not while the held-back lines are at their
+    /// limit, nor, with `--ordered`, while the window is full.
+    fn room_to_take(&self) -> bool {
+        let held = self.hosts.as_ref().map_or(0, Hosts::held);
+        let unprinted = self.order.as_ref().map_or(0, |o| self.taken - o.next());
+        held < MAX_HELD && unprinted < self.window as u64
+    }
+
+    /// The next line read and not taken yet, without waiting for the reader.
     fn ready_line(&mut self, lines: &Receiver<Event>) -> Option<Line> {
         if self.backlog.is_empty() && self.input_open {
             match lines.try_recv() {
@@ -407,31 +559,65 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
         }
     }
 
-    fn submit(&mut self, line: Line) {
-        let url = match &line {
-            Line::Url(url) => url.clone(),
-            Line::Rejected { shown, .. } => shown.clone(),
+    /// Numbers a line, then submits it, or holds it back while its host is at its limit.
+    fn dispatch(&mut self, line: Line, now: Instant) {
+        let taken = Taken {
+            seq: self.taken,
+            line,
+            at: self.start.elapsed(),
         };
+        self.taken += 1;
+        let key = match (&self.hosts, &taken.line) {
+            (Some(_), Line::Url(url)) => host_key(url),
+            _ => None,
+        };
+        match (self.hosts.as_mut(), key) {
+            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, now) {
+                Some((taken, slot)) => self.submit(taken, Some(slot)),
+                None => tracing::debug!(host = %key, held = hosts.held(), "held back"),
+            },
+            // Not a URL to fetch: no request, no slot.
+            _ => self.submit(taken, None),
+        }
+    }
+
+    fn submit(&mut self, taken: Taken, slot: Option<Slot>) {
+        let Taken { seq, line, .. } = taken;
+        let url = shown(&line).to_owned();
         let queued = self.start.elapsed();
         let (fetch, start) = (self.fetch.clone(), self.start);
         let handle = self
             .executor
             .submit(move || run_line(line, &*fetch, start, queued));
         tracing::debug!(%url, task = handle.id(), "queued");
-        self.in_flight
-            .insert(handle.id(), Submitted { url, queued });
+        let submitted = Submitted {
+            seq,
+            url,
+            queued,
+            slot,
+        };
+        self.in_flight.insert(handle.id(), submitted);
         self.pending.push(handle);
     }
 
-    /// Prints the result of a finished task.
+    /// Prints the result of a finished task, and frees its host's slot.
     fn finish(&mut self, handle: TaskHandle<Outcome>) -> Result<(), Stop> {
-        let submitted = self.submitted(&handle);
+        let Submitted {
+            seq,
+            url,
+            queued,
+            slot,
+        } = self.submitted(&handle);
         let outcome = match handle.join() {
             Ok(outcome) => outcome,
-            Err(TaskError::Cancelled) => submitted.failed("cancelled"),
-            Err(e) => submitted.failed(e.to_string()),
+            Err(TaskError::Cancelled) => unfinished(url, queued, "cancelled"),
+            Err(e) => unfinished(url, queued, e.to_string()),
         };
-        self.emit(&outcome)
+        if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
+            let throttled = matches!(&outcome.result, Err(f) if f.status == Some(429));
+            hosts.release(slot, throttled, Instant::now());
+        }
+        self.deliver(seq, outcome)
     }
 
     fn submitted(&mut self, handle: &TaskHandle<Outcome>) -> Submitted {
@@ -441,8 +627,9 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             .expect("every pending task is in flight")
     }
 
-    /// After Ctrl-C: cancels what is queued and prints a line for every submitted URL without
-    /// waiting for the running fetches, which are reported as interrupted.
+    /// After Ctrl-C: cancels what is queued and prints a line for every line taken without
+    /// waiting for the running fetches, which are reported as interrupted. Lines held back for
+    /// their host are reported as cancelled.
     fn report_unfinished(&mut self) -> Result<(), Stop> {
         let cancelled = self.executor.cancel_pending();
         tracing::debug!(cancelled, running = self.in_flight.len(), "interrupted");
@@ -461,9 +648,29 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
                 } else {
                     "cancelled"
                 };
-                let outcome = self.submitted(&handle).failed(message);
-                self.emit(&outcome)?;
+                let Submitted {
+                    seq, url, queued, ..
+                } = self.submitted(&handle);
+                self.deliver(seq, unfinished(url, queued, message))?;
             }
+        }
+        let held = self.hosts.as_mut().map(Hosts::drain).unwrap_or_default();
+        for Taken { seq, line, at } in held {
+            // Never submitted: `queued` is when it was taken from the input.
+            let url = shown(&line).to_owned();
+            self.deliver(seq, unfinished(url, at, "cancelled"))?;
+        }
+        Ok(())
+    }
+
+    /// Prints `outcome` now, or with `--ordered` once every line before it is printed.
+    fn deliver(&mut self, seq: u64, outcome: Outcome) -> Result<(), Stop> {
+        let Some(order) = self.order.as_mut() else {
+            return self.emit(&outcome);
+        };
+        order.insert(seq, outcome);
+        while let Some(next) = self.order.as_mut().and_then(Reorder::pop) {
+            self.emit(&next)?;
         }
         Ok(())
     }
@@ -474,11 +681,21 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             Format::Text => format_line(outcome),
             Format::Json => format_json(outcome),
         };
+        self.progress.before_stdout();
         // One write and one flush per line: each line shows as soon as its URL completes, and
         // a closed stdout is noticed at the next line.
         writeln!(self.out, "{line}")
             .and_then(|()| self.out.flush())
             .map_err(Stop::Output)
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            ok: self.summary.ok(),
+            failed: self.summary.failed(),
+            in_flight: self.in_flight.len(),
+            held: self.hosts.as_ref().map_or(0, Hosts::held),
+        }
     }
 }
 
@@ -531,8 +748,22 @@ mod tests {
         spawn_reader(
             Source::Memory(text.as_bytes().to_vec()),
             PathBuf::from("test"),
+            Shard::ALL,
         )
         .unwrap()
+        .0
+    }
+
+    impl Options {
+        /// Results in `format`, in completion order, no per-host limit, no progress line.
+        fn plain(format: Format) -> Options {
+            Options {
+                format,
+                ordered: false,
+                per_host: None,
+                progress: Progress::off(),
+            }
+        }
     }
 
     /// A stand-in fetch: the page size is the URL's length; URLs with "fail" fail.
@@ -542,11 +773,13 @@ mod tests {
                 Err(Failure {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
+                    attempts: Some(1),
                 })
             } else {
                 Ok(Fetched {
                     bytes: url.len() as u64,
                     status: 200,
+                    attempts: 1,
                 })
             }
         })
@@ -595,7 +828,7 @@ mod tests {
                 &lines_of(INPUT),
                 by_length(),
                 &mut pool_out,
-                Format::Text,
+                Options::plain(Format::Text),
                 &no,
             );
             assert!(matches!(report.end, End::Finished), "{:?}", report.end);
@@ -606,7 +839,7 @@ mod tests {
                 &lines_of(INPUT),
                 by_length(),
                 &mut seq_out,
-                Format::Text,
+                Options::plain(Format::Text),
                 &no,
             );
             assert!(matches!(report.end, End::Finished));
@@ -630,7 +863,7 @@ mod tests {
                 &lines_of("http://a/\n"),
                 by_length(),
                 &mut out,
-                Format::Json,
+                Options::plain(Format::Json),
                 &AtomicBool::new(false),
             );
             out
@@ -677,8 +910,193 @@ mod tests {
             Ok(Fetched {
                 bytes: 0,
                 status: 200,
+                attempts: 1,
             })
         })
+    }
+
+    /// [`gated`] for the URLs that contain `which`; [`by_length`] for the others.
+    fn gated_only(which: &'static str, started: Sender<()>, gate: Receiver<()>) -> Arc<FetchFn> {
+        let (slow, fast) = (gated(started, gate), by_length());
+        Arc::new(move |url: &str| {
+            if url.contains(which) {
+                slow(url)
+            } else {
+                fast(url)
+            }
+        })
+    }
+
+    /// The URL of each result line, in the order printed.
+    fn urls_printed(out: &[u8]) -> Vec<String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| l.split('\'').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// A run on a 2-worker pool that reports its submits, with the fetch gated for the URLs
+    /// that contain "slow": the test's ends of it.
+    struct GatedRun {
+        /// The report and the output, when the run ends.
+        done: Receiver<(Report, Vec<u8>)>,
+        submits: Receiver<()>,
+        /// A gated fetch started.
+        started: Receiver<()>,
+        /// Dropping it opens the gate.
+        open: Sender<()>,
+    }
+
+    impl GatedRun {
+        fn start(
+            lines: Receiver<Event>,
+            options: Options,
+            interrupted: Arc<AtomicBool>,
+        ) -> GatedRun {
+            let (submits_tx, submits) = mpsc::channel();
+            let (started_tx, started) = mpsc::channel();
+            let (open, gate) = mpsc::channel::<()>();
+            let (tx, done) = mpsc::channel();
+            thread::spawn(move || {
+                let pool = Counting {
+                    inner: ThreadPool::new(2),
+                    submits: submits_tx,
+                };
+                let mut out = Vec::new();
+                let fetch = gated_only("slow", started_tx, gate);
+                let report = fetch_all(&pool, &lines, fetch, &mut out, options, &interrupted);
+                // Sent before the pool is dropped: dropping it waits for the hung fetches,
+                // which end when the test drops the gate.
+                let _ = tx.send((report, out));
+            });
+            GatedRun {
+                done,
+                submits,
+                started,
+                open,
+            }
+        }
+
+        /// Waits for `n` submits.
+        fn submitted(&self, n: usize) {
+            for _ in 0..n {
+                self.submits.recv_timeout(LIMIT).unwrap();
+            }
+        }
+
+        fn end(&self) -> (Report, Vec<u8>) {
+            self.done.recv_timeout(LIMIT).expect("the run did not end")
+        }
+
+        /// Lets every gated fetch finish, and waits for the end.
+        fn open_gate(self) -> (Report, Vec<u8>) {
+            let GatedRun { done, open, .. } = self;
+            drop(open);
+            done.recv_timeout(LIMIT).expect("the run did not end")
+        }
+    }
+
+    /// `n` URLs, the first of them gated.
+    fn slow_then_fast(n: usize) -> Vec<String> {
+        std::iter::once("http://h/slow".to_owned())
+            .chain((1..n).map(|i| format!("http://h/{i}")))
+            .collect()
+    }
+
+    fn ordered() -> Options {
+        Options {
+            ordered: true,
+            ..Options::plain(Format::Text)
+        }
+    }
+
+    #[test]
+    fn ordered_output_follows_the_input_and_a_slow_line_bounds_the_look_ahead() {
+        let urls = slow_then_fast(1000);
+        let run = GatedRun::start(lines_of(&urls.join("\n")), ordered(), Arc::default());
+        run.started.recv_timeout(LIMIT).unwrap();
+        run.submitted(ordered().window(2));
+        // The first line is not printed yet, so nothing past the window is taken.
+        assert!(
+            run.submits
+                .recv_timeout(Duration::from_millis(200))
+                .is_err()
+        );
+        let (report, out) = run.open_gate();
+        assert!(matches!(report.end, End::Finished));
+        assert_eq!(urls_printed(&out), urls);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("'http://h/slow' page is 0 bytes\n'http://h/1' page is 10 bytes\n")
+        );
+    }
+
+    #[test]
+    fn an_interrupt_with_ordered_output_still_prints_every_taken_line_in_order() {
+        let urls = slow_then_fast(100);
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let run = GatedRun::start(lines_of(&urls.join("\n")), ordered(), interrupted.clone());
+        run.started.recv_timeout(LIMIT).unwrap();
+        let window = ordered().window(2);
+        run.submitted(window);
+        interrupted.store(true, Ordering::SeqCst);
+        let (report, out) = run.end();
+        assert!(matches!(report.end, End::Interrupted));
+        assert_eq!(urls_printed(&out), urls[..window]);
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("'http://h/slow' generated an exception: interrupted")
+        );
+        for line in lines {
+            assert!(
+                line.ends_with(" bytes") || line.ends_with("exception: cancelled"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn per_host_holds_back_a_bounded_number_of_lines_then_stops_reading() {
+        const BATCH: usize = 64;
+        let total = MAX_HELD + 2000;
+        let (feed, lines) = mpsc::sync_channel(1);
+        let (sent_tx, sent) = mpsc::channel();
+        thread::spawn(move || {
+            for first in (0..total).step_by(BATCH) {
+                let batch = (first..total.min(first + BATCH))
+                    .map(|i| Line::Url(format!("http://one.host/slow{i}")))
+                    .collect::<Vec<_>>();
+                let n = batch.len();
+                if feed.send(Event::Lines(batch)).is_err() || sent_tx.send(first + n).is_err() {
+                    return;
+                }
+            }
+        });
+        let options = Options {
+            per_host: NonZeroUsize::new(1),
+            ..Options::plain(Format::Text)
+        };
+        let run = GatedRun::start(lines, options, Arc::default());
+        run.started.recv_timeout(LIMIT).unwrap();
+        // One URL runs, the others of its host are held back, up to the limit.
+        let mut read = 0;
+        while read < MAX_HELD {
+            read = sent
+                .recv_timeout(LIMIT)
+                .expect("the held-back lines reach the limit");
+        }
+        while let Ok(n) = sent.recv_timeout(Duration::from_millis(200)) {
+            read = n;
+        }
+        // Held, running, the batch being taken and the one in the channel.
+        assert!(read <= MAX_HELD + 1 + 2 * BATCH, "read {read} lines");
+        assert!(read < total);
+        let (report, out) = run.open_gate();
+        assert!(matches!(report.end, End::Finished), "{:?}", report.end);
+        assert_eq!(urls_printed(&out).len(), total);
+        assert_eq!(report.summary.ok(), total as u64);
     }
 
     #[test]
@@ -702,7 +1120,7 @@ mod tests {
                 &lines_of(&input),
                 gated(started_tx, gate),
                 &mut out,
-                Format::Text,
+                Options::plain(Format::Text),
                 &AtomicBool::new(false),
             );
             (report, out)
@@ -722,40 +1140,16 @@ mod tests {
 
     #[test]
     fn an_interrupt_reports_every_submitted_line_without_waiting() {
-        let (submits_tx, submits) = mpsc::channel();
-        let (started_tx, started) = mpsc::channel();
-        let (_open, gate) = mpsc::channel::<()>(); // never opened: fetches hang
         let interrupted = Arc::new(AtomicBool::new(false));
-        let flag = interrupted.clone();
-        let input: String = (0..50).map(|i| format!("http://h/{i}\n")).collect();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let pool = Counting {
-                inner: ThreadPool::new(2),
-                submits: submits_tx,
-            };
-            let mut out = Vec::new();
-            let fetch = gated(started_tx, gate);
-            let report = fetch_all(
-                &pool,
-                &lines_of(&input),
-                fetch,
-                &mut out,
-                Format::Text,
-                &flag,
-            );
-            // Sent before the pool is dropped: dropping it waits for the hung fetches, which
-            // end when the test returns and drops the gate.
-            let _ = tx.send((report, out));
-        });
+        let input: String = (0..50).map(|i| format!("http://h/slow{i}\n")).collect();
+        let options = Options::plain(Format::Text);
+        let run = GatedRun::start(lines_of(&input), options, interrupted.clone());
         let limit = in_flight_limit(2);
-        for _ in 0..limit {
-            submits.recv_timeout(LIMIT).unwrap();
-        }
-        started.recv_timeout(LIMIT).unwrap();
-        started.recv_timeout(LIMIT).unwrap();
+        run.submitted(limit);
+        run.started.recv_timeout(LIMIT).unwrap();
+        run.started.recv_timeout(LIMIT).unwrap();
         interrupted.store(true, Ordering::SeqCst);
-        let (report, out) = rx.recv_timeout(LIMIT).expect("the run did not stop");
+        let (report, out) = run.end();
         assert!(matches!(report.end, End::Interrupted));
         let text = String::from_utf8(out).unwrap();
         let ending = |end: &str| text.lines().filter(|l| l.ends_with(end)).count();
@@ -794,7 +1188,7 @@ mod tests {
                 &lines_of(&input),
                 by_length(),
                 ClosesAfter { left: 1 },
-                Format::Text,
+                Options::plain(Format::Text),
                 &AtomicBool::new(false),
             )
         });
@@ -812,7 +1206,7 @@ mod tests {
                 &lines_of("http://a/\n"),
                 fetch,
                 &mut out,
-                Format::Text,
+                Options::plain(Format::Text),
                 &AtomicBool::new(false),
             );
             out

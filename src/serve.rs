@@ -25,8 +25,17 @@
 //! | `/reset` | promises a body, sends part of it, then resets the connection (RST) |
 //! | `/malformed` | a line that is not an HTTP status line, then closes |
 //! | `/close` | closes without any response |
+//! | `/echo` | `200` with the request head (request line and headers) as the body; also kept for [`Server::last_echo`] |
+//! | `/flaky/KEY/N` | `503` to the first `N` requests naming `KEY`, `/ok` to the later ones |
+//! | `/flaky/KEY/N/ROUTE...` | any other route to the first `N`, e.g. `/flaky/a/2/close` |
+//! | `/retry-after/SECS` | `503` with `Retry-After: SECS` |
+//! | `/stale` | `/ok`, then the connection's next request is read and the connection closed |
 //!
 //! Anything else is `404`, or a file when the server was started with [`Server::serve_dir`].
+//!
+//! `/flaky` counts requests per `KEY` for the server's lifetime ([`Server::requests_for`]), so a
+//! test picks a fresh key for each run. `/stale` stages the keep-alive race: a client that sends
+//! its next request on the idle connection finds it closed without an answer.
 //!
 //! # Examples
 //!
@@ -73,6 +82,9 @@ const RESET_SENT: usize = 1000;
 
 /// The largest request head (request line and headers) read; a larger one gets `431`.
 const MAX_HEAD: usize = 16 * 1024;
+
+/// No extra header, for [`Connection::begin`].
+const NO_HEADER: (&str, &str) = ("", "");
 
 /// How long dropping a [`Server`] waits for its connection threads before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -140,6 +152,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
+            seen: Mutex::default(),
             root,
         });
         let acceptor = {
@@ -171,6 +184,50 @@ impl Server {
     /// requests served.
     pub fn connections_accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// How many requests named `/flaky/KEY/...` with this `key` the server has received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::net::TcpStream;
+    /// use fetchall::serve::Server;
+    ///
+    /// let server = Server::start()?;
+    /// let mut conn = TcpStream::connect(server.addr())?;
+    /// conn.write_all(b"GET /flaky/k/1 HTTP/1.1\r\nConnection: close\r\n\r\n")?;
+    /// let mut response = String::new();
+    /// conn.read_to_string(&mut response)?;
+    /// assert!(response.starts_with("HTTP/1.1 503 "));
+    /// assert_eq!(server.requests_for("k"), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn requests_for(&self, key: &str) -> u64 {
+        self.shared.seen().flaky.get(key).copied().unwrap_or(0)
+    }
+
+    /// The head of the last `/echo` request: what a client really sent, for tests of the
+    /// headers and method a fetcher sends, which the byte count alone cannot show.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::net::TcpStream;
+    /// use fetchall::serve::Server;
+    ///
+    /// let server = Server::start()?;
+    /// let mut conn = TcpStream::connect(server.addr())?;
+    /// conn.write_all(b"HEAD /echo HTTP/1.1\r\nX-Test: 1\r\nConnection: close\r\n\r\n")?;
+    /// conn.read_to_end(&mut Vec::new())?;
+    /// let head = server.last_echo().expect("one /echo");
+    /// assert!(head.starts_with("HEAD /echo HTTP/1.1\r\n") && head.contains("X-Test: 1\r\n"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn last_echo(&self) -> Option<String> {
+        self.shared.seen().echo.clone()
     }
 }
 
@@ -223,7 +280,18 @@ struct Shared {
     /// Signalled when a connection ends.
     changed: Condvar,
     accepted: AtomicU64,
+    /// What the counting and recording routes saw. A lock of its own: no route takes both.
+    seen: Mutex<Seen>,
     root: Option<PathBuf>,
+}
+
+/// What `/flaky` and `/echo` keep.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Requests per `/flaky` key.
+    flaky: HashMap<String, u64>,
+    /// The head of the last `/echo` request.
+    echo: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -250,6 +318,18 @@ impl Shared {
 
     fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a request for `key` and returns its number, from 1.
+    fn count_request(&self, key: &str) -> u64 {
+        let mut seen = self.seen();
+        let count = seen.flaky.entry(key.to_owned()).or_insert(0);
+        *count += 1;
+        *count
     }
 
     /// Waits for `time` (`None`: until the server stops). Returns `false` if the server is
@@ -386,6 +466,14 @@ enum Route {
     Reset,
     Malformed,
     Close,
+    Echo,
+    Flaky {
+        key: String,
+        failures: u64,
+        failure: Box<Route>,
+    },
+    RetryAfter(u64),
+    Stale,
     /// Not a built-in route: a file under the root, or 404.
     Other(String),
 }
@@ -400,6 +488,8 @@ struct Request {
     body: RequestBody,
     /// Length of the head when it was only peeked at, and is still in the socket.
     unread: usize,
+    /// The head itself, kept only for `/echo`.
+    head: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -473,6 +563,7 @@ fn parse_head(buf: &[u8]) -> Parsed {
     let request = Request {
         method,
         delay,
+        head: (route == Route::Echo).then(|| format!("{head}\r\n")),
         route,
         close,
         body,
@@ -505,6 +596,8 @@ fn parse_route(path: &str) -> Route {
         "/reset" => Route::Reset,
         "/malformed" => Route::Malformed,
         "/close" => Route::Close,
+        "/echo" => Route::Echo,
+        "/stale" => Route::Stale,
         _ => {
             if let Some(n) = number(path, "/bytes/") {
                 Route::Bytes(n)
@@ -514,11 +607,29 @@ fn parse_route(path: &str) -> Route {
                 Route::Redirect(n)
             } else if let Some(n) = number(path, "/drip/") {
                 Route::Drip(n)
+            } else if let Some(secs) = number(path, "/retry-after/") {
+                Route::RetryAfter(secs)
+            } else if let Some(flaky) = path.strip_prefix("/flaky/").and_then(parse_flaky) {
+                flaky
             } else {
                 Route::Other(path.to_owned())
             }
         }
     }
+}
+
+/// `KEY/N` or `KEY/N/ROUTE...`, the rest of a `/flaky/` path.
+fn parse_flaky(rest: &str) -> Option<Route> {
+    let (key, rest) = rest.split_once('/')?;
+    let (failures, failure) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], parse_route(&rest[slash..])),
+        None => (rest, Route::Status(503)),
+    };
+    Some(Route::Flaky {
+        key: key.to_owned(),
+        failures: failures.parse().ok()?,
+        failure: Box::new(failure),
+    })
 }
 
 /// The number after `prefix` in `path`, if that is all there is.
@@ -543,6 +654,8 @@ struct Connection<'a> {
     buffered: usize,
     /// The response head (and a small body), reused for every response.
     out: Vec<u8>,
+    /// Set by `/stale`: the next request is read and answered by closing the connection.
+    stale: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -553,6 +666,7 @@ impl<'a> Connection<'a> {
             input: vec![0; MAX_HEAD].into_boxed_slice(),
             buffered: 0,
             out: Vec::with_capacity(1024),
+            stale: false,
         }
     }
 
@@ -628,6 +742,9 @@ impl<'a> Connection<'a> {
         if request.route != Route::Reset {
             self.consume(request)?;
         }
+        if self.stale {
+            return Ok(false);
+        }
         let keep = !request.close;
         let head = request.method == Method::Head;
         if request.delay.is_some() && !self.shared.pause(request.delay) {
@@ -639,7 +756,19 @@ impl<'a> Connection<'a> {
         if request.body == RequestBody::Chunked {
             return self.send(501, false, head, b"501 Not Implemented\n");
         }
-        match &request.route {
+        let flaky;
+        let route = match &request.route {
+            Route::Flaky {
+                key,
+                failures,
+                failure,
+            } => {
+                flaky = self.shared.count_request(key) <= *failures;
+                if flaky { failure } else { &Route::Ok }
+            }
+            route => route,
+        };
+        match route {
             Route::Ok | Route::Redirect(0) => self.send(200, keep, head, OK_BODY),
             Route::Bytes(n) => self.send_fill(200, *n, *n, keep, head),
             Route::Status(code) => self.send_status(*code, keep, head),
@@ -663,21 +792,39 @@ impl<'a> Connection<'a> {
                 Ok(false)
             }
             Route::Close => Ok(false),
+            Route::Echo => {
+                let echo = request.head.as_deref().unwrap_or_default();
+                // Kept before it is sent: a client that has the answer finds it kept.
+                self.shared.seen().echo = Some(echo.to_owned());
+                self.send(200, keep, head, echo.as_bytes())
+            }
+            Route::RetryAfter(secs) => {
+                let header = ("Retry-After", &*secs.to_string());
+                let body = b"503 Service Unavailable\n";
+                self.send_with(503, header, keep, head, body)
+            }
+            Route::Stale => {
+                self.stale = true;
+                self.send(200, keep, head, OK_BODY)
+            }
+            // A flaky route whose failure is itself flaky: the inner count is not kept.
+            Route::Flaky { .. } => self.send_status(503, keep, head),
             Route::Other(path) => self.send_file(path, keep, head),
         }
     }
 
-    /// Starts a response in `out`: the status line, `Content-Length` if given, `Location` if
-    /// given, and `Connection: close` unless `keep`.
-    fn begin(&mut self, code: u16, length: Option<u64>, location: Option<&str>, keep: bool) {
+    /// Starts a response in `out`: the status line, `Content-Length` if given, one more header
+    /// if its name is not empty, and `Connection: close` unless `keep`.
+    fn begin(&mut self, code: u16, length: Option<u64>, header: (&str, &str), keep: bool) {
         self.out.clear();
         // Writing to a Vec cannot fail.
         let _ = write!(self.out, "HTTP/1.1 {code} {}\r\n", reason(code));
         if let Some(length) = length {
             let _ = write!(self.out, "Content-Length: {length}\r\n");
         }
-        if let Some(location) = location {
-            let _ = write!(self.out, "Location: {location}\r\n");
+        let (name, value) = header;
+        if !name.is_empty() {
+            let _ = write!(self.out, "{name}: {value}\r\n");
         }
         if !keep {
             self.out.extend_from_slice(b"Connection: close\r\n");
@@ -687,7 +834,19 @@ impl<'a> Connection<'a> {
 
     /// A complete response with a small body, in one write.
     fn send(&mut self, code: u16, keep: bool, head: bool, body: &[u8]) -> io::Result<bool> {
-        self.begin(code, Some(body.len() as u64), None, keep);
+        self.send_with(code, NO_HEADER, keep, head, body)
+    }
+
+    /// [`Connection::send`] with one more header.
+    fn send_with(
+        &mut self,
+        code: u16,
+        header: (&str, &str),
+        keep: bool,
+        head: bool,
+        body: &[u8],
+    ) -> io::Result<bool> {
+        self.begin(code, Some(body.len() as u64), header, keep);
         if !head {
             self.out.extend_from_slice(body);
         }
@@ -705,7 +864,7 @@ impl<'a> Connection<'a> {
         keep: bool,
         head: bool,
     ) -> io::Result<bool> {
-        self.begin(code, Some(length), None, keep);
+        self.begin(code, Some(length), NO_HEADER, keep);
         let mut left = if head { 0 } else { sent };
         let first = left.min(16 * 1024) as usize;
         self.out.extend_from_slice(&FILL[..first]);
@@ -722,7 +881,7 @@ impl<'a> Connection<'a> {
     fn send_status(&mut self, code: u16, keep: bool, head: bool) -> io::Result<bool> {
         if matches!(code, 204 | 304) {
             // These have no body, not even an empty one with a length.
-            self.begin(code, None, None, keep);
+            self.begin(code, None, NO_HEADER, keep);
             self.stream.write_all(&self.out)?;
             return Ok(keep);
         }
@@ -731,14 +890,14 @@ impl<'a> Connection<'a> {
     }
 
     fn send_redirect(&mut self, location: &str, keep: bool) -> io::Result<bool> {
-        self.begin(302, Some(0), Some(location), keep);
+        self.begin(302, Some(0), ("Location", location), keep);
         self.stream.write_all(&self.out)?;
         Ok(keep)
     }
 
     /// Promises `n` bytes, sends the first at once and the rest one a second.
     fn drip(&mut self, n: u64, keep: bool, head: bool) -> io::Result<bool> {
-        self.begin(200, Some(n), None, keep);
+        self.begin(200, Some(n), NO_HEADER, keep);
         self.stream.write_all(&self.out)?;
         if head {
             return Ok(keep);
@@ -761,7 +920,7 @@ impl<'a> Connection<'a> {
         let Some((mut file, length)) = found else {
             return self.send(404, keep, head, b"404 Not Found\n");
         };
-        self.begin(200, Some(length), None, keep);
+        self.begin(200, Some(length), NO_HEADER, keep);
         self.stream.write_all(&self.out)?;
         if !head && io::copy(&mut (&mut file).take(length), &mut &self.stream)? < length {
             // The file shrank while being sent: the response is broken, so is the connection.
@@ -797,6 +956,7 @@ mod tests {
             close: false,
             body: RequestBody::None,
             unread: 0,
+            head: None,
         }
     }
 
@@ -871,6 +1031,28 @@ mod tests {
             ("/redirect/3", Route::Redirect(3)),
             ("/redirect-loop", Route::RedirectLoop),
             ("/drip/4", Route::Drip(4)),
+            ("/echo", Route::Echo),
+            ("/stale", Route::Stale),
+            ("/retry-after/7", Route::RetryAfter(7)),
+            ("/retry-after/x", Route::Other("/retry-after/x".into())),
+            (
+                "/flaky/a/2",
+                Route::Flaky {
+                    key: "a".into(),
+                    failures: 2,
+                    failure: Box::new(Route::Status(503)),
+                },
+            ),
+            (
+                "/flaky/b/1/close",
+                Route::Flaky {
+                    key: "b".into(),
+                    failures: 1,
+                    failure: Box::new(Route::Close),
+                },
+            ),
+            ("/flaky/a", Route::Other("/flaky/a".into())),
+            ("/flaky/a/x", Route::Other("/flaky/a/x".into())),
             ("/bytes/x", Route::Other("/bytes/x".into())),
             ("/", Route::Other("/".into())),
         ];

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{GENEROUS, fetcher, refused_addr, server, within};
 use fetchall::serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
-use fetchall::{FetchError, FetchOptions, Fetcher, Method, Page, Phase};
+use fetchall::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
+use ureq::http::HeaderValue;
 
 const SHORT: Duration = Duration::from_secs(1);
 
@@ -46,9 +47,7 @@ fn counts_a_hundred_megabytes_without_keeping_them() {
 #[test]
 fn head_gets_the_status_and_no_body() {
     let server = server();
-    let mut options = FetchOptions::default();
-    options.method = Method::Head;
-    let fetcher = Fetcher::new(options);
+    let fetcher = fetcher_with(|o| o.method = Method::Head);
     let page = fetcher.load_url(&server.url("/bytes/1000")).expect("HEAD");
     assert_eq!((page.status, page.bytes), (200, 0));
     let err = fetcher
@@ -93,9 +92,7 @@ fn redirects_are_followed_up_to_the_limit() {
     assert_eq!(page.bytes, OK_BODY.len() as u64);
     assert_eq!(page.final_url, Some(server.url("/redirect/0")));
 
-    let mut options = FetchOptions::default();
-    options.max_redirects = 2;
-    let fetcher = Fetcher::new(options);
+    let fetcher = fetcher_with(|o| o.max_redirects = 2);
     assert!(fetcher.load_url(&server.url("/redirect/2")).is_ok());
     let err = fetcher
         .load_url(&server.url("/redirect/3"))
@@ -357,4 +354,308 @@ fn fetchers_pages_errors_and_servers_cross_threads() {
     shareable::<Page>();
     shareable::<FetchError>();
     shareable::<fetchall::serve::Server>();
+}
+
+// Retries, status rules, request options and proxies (issue 5, items 1 and 3). These fetchers
+// ignore the environment's proxy variables: `Proxies::none()` unless a test sets its own.
+
+/// A fetcher with `change` applied to otherwise default options, and no proxy.
+fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
+    let mut options = FetchOptions::default();
+    options.proxies = Proxies::none();
+    options.timeout = GENEROUS;
+    change(&mut options);
+    Fetcher::new(options)
+}
+
+/// Fetches `url` with `retries` within `timeout`, on a helper thread so a hang fails the test,
+/// and returns the result and how long it took.
+fn timed(url: String, retries: u32, timeout: Duration) -> (Result<Page, FetchError>, Duration) {
+    within(GENEROUS, move || {
+        let started = Instant::now();
+        let fetcher = fetcher_with(|o| {
+            o.retries = retries;
+            o.timeout = timeout;
+        });
+        (fetcher.load_url(&url), started.elapsed())
+    })
+}
+
+fn retrying(retries: u32) -> Fetcher {
+    fetcher_with(|o| o.retries = retries)
+}
+
+#[test]
+fn a_transient_failure_is_retried_until_it_succeeds() {
+    let server = server();
+    let page = timed(server.url("/flaky/a/2"), 3, GENEROUS).0;
+    let page = page.expect("third attempt succeeds");
+    assert_eq!((page.status, page.bytes), (200, OK_BODY.len() as u64));
+    assert_eq!(page.attempts, 3);
+    assert_eq!(server.requests_for("a"), 3);
+}
+
+#[test]
+fn without_retries_one_attempt_and_the_plain_message() {
+    let server = server();
+    let err = fetcher_with(|_| {})
+        .load_url(&server.url("/flaky/a/1"))
+        .expect_err("no retry");
+    assert!(matches!(err, FetchError::Status { code: 503 }), "{err:?}");
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(err.to_string(), "HTTP Error 503: Service Unavailable");
+    assert_eq!(server.requests_for("a"), 1);
+}
+
+#[test]
+fn exhausted_retries_report_the_last_error_and_the_count() {
+    let server = server();
+    let url = server.url("/flaky/a/9");
+    let err = timed(url, 2, GENEROUS).0.expect_err("always 503");
+    let FetchError::Retried { attempts, last } = &err else {
+        panic!("not Retried: {err:?}");
+    };
+    assert_eq!(*attempts, 3);
+    assert!(matches!(**last, FetchError::Status { code: 503 }));
+    assert_eq!((err.attempts(), err.status()), (3, Some(503)));
+    assert_eq!(
+        err.to_string(),
+        "HTTP Error 503: Service Unavailable (after 3 attempts)"
+    );
+    assert_eq!(server.requests_for("a"), 3);
+}
+
+#[test]
+fn a_refused_connection_is_retried() {
+    let url = format!("http://{}/ok", refused_addr());
+    let err = timed(url, 2, GENEROUS).0.expect_err("refused");
+    assert_eq!(err.attempts(), 3);
+    assert!(
+        err.to_string()
+            .ends_with("Connection refused> (after 3 attempts)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn permanent_failures_are_not_retried() {
+    let server = server();
+    for (key, failure) in [("404", "status/404"), ("bad", "malformed")] {
+        let err = retrying(3)
+            .load_url(&server.url(&format!("/flaky/{key}/1/{failure}")))
+            .expect_err(failure);
+        assert_eq!(err.attempts(), 1, "{err}");
+        assert_eq!(server.requests_for(key), 1);
+    }
+}
+
+#[test]
+fn each_retryable_status_is_retried_on_the_pooled_connection() {
+    let server = server();
+    let fetcher = retrying(1);
+    for code in [408, 429, 500, 502, 503, 504] {
+        let url = server.url(&format!("/flaky/{code}/1/status/{code}"));
+        let page = fetcher.load_url(&url).expect("second attempt");
+        assert_eq!(page.attempts, 2, "{code}");
+    }
+    // A retry has a deadline of its own, and still shares the agent's connections.
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[test]
+fn retry_after_is_waited_for() {
+    let server = server();
+    let (page, took) = timed(server.url("/flaky/a/1/retry-after/1"), 1, GENEROUS);
+    let page = page.expect("after the wait");
+    assert_eq!(page.attempts, 2);
+    // The backoff alone would be at most 100 ms.
+    assert!(took >= Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+fn a_retry_after_beyond_the_deadline_ends_at_once() {
+    let server = server();
+    let timeout = Duration::from_secs(5);
+    let (err, took) = timed(server.url("/flaky/a/1/retry-after/60"), 3, timeout);
+    let err = err.expect_err("no time to wait");
+    assert!(matches!(err, FetchError::Status { code: 503 }), "{err:?}");
+    assert!(took < timeout, "waited anyway: {took:?}");
+    assert_eq!(server.requests_for("a"), 1);
+}
+
+#[test]
+fn retries_stop_inside_the_deadline() {
+    // Every answer takes 300 ms and is a 503; the retries could go on for 30 s.
+    let server = server();
+    let timeout = Duration::from_secs(2);
+    let (err, took) = timed(server.url("/sleep/300/flaky/a/1000"), 100, timeout);
+    let err = err.expect_err("always 503");
+    let attempts = err.attempts();
+    assert!((2..100).contains(&attempts), "{attempts} attempts: {err}");
+    assert_eq!(server.requests_for("a"), u64::from(attempts));
+    // No attempt was started that the time left could not fit, so the last one is a 503 and
+    // everything ended before the deadline. (A noisy machine may still slow the last attempt
+    // past it: then it is a timeout, and ends with the deadline.)
+    if err.status() == Some(503) {
+        assert!(took < timeout, "took {took:?}");
+    } else {
+        assert!(
+            matches!(err, FetchError::Retried { ref last, .. }
+            if matches!(**last, FetchError::Timeout { .. })),
+            "{err:?}"
+        );
+        assert!(took < timeout + Duration::from_secs(5), "took {took:?}");
+    }
+}
+
+#[test]
+fn a_stale_keep_alive_connection_is_sent_again_once_on_a_new_one() {
+    let server = server();
+    let fetcher = fetcher_with(|_| {});
+    fetcher.load_url(&server.url("/stale")).expect("/stale");
+    // The pooled connection is reused, and the server closes it on reading the request.
+    let page = fetcher
+        .load_url(&server.url("/ok"))
+        .expect("on a new connection");
+    assert_eq!(server.connections_accepted(), 2);
+    // Part of the same attempt, as for curl and browsers.
+    assert_eq!(page.attempts, 1);
+}
+
+#[test]
+fn a_connection_closed_again_after_the_reconnect_is_the_error() {
+    let server = server();
+    let fetcher = fetcher_with(|o| o.retries = 0);
+    fetcher.load_url(&server.url("/ok")).expect("/ok");
+    // Reused, closed without an answer; sent again on a new connection, closed again.
+    let err = fetcher
+        .load_url(&server.url("/close"))
+        .expect_err("closed twice");
+    assert!(matches!(err, FetchError::RemoteClosed), "{err:?}");
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[test]
+fn a_new_connection_closed_without_response_is_not_retried() {
+    let server = server();
+    let err = fetcher_with(|_| {})
+        .load_url(&server.url("/close"))
+        .expect_err("closed");
+    assert!(matches!(err, FetchError::RemoteClosed), "{err:?}");
+    assert_eq!(err.attempts(), 1);
+}
+
+#[test]
+fn accepted_statuses_are_pages_and_others_errors() {
+    let server = server();
+    let fetcher = fetcher_with(|o| o.accept = "200-299,404".parse().expect("ranges"));
+    let page = fetcher
+        .load_url(&server.url("/status/404"))
+        .expect("404 accepted");
+    assert_eq!(page.status, 404);
+    assert_eq!(page.bytes, "404 Not Found\n".len() as u64);
+    let err = fetcher
+        .load_url(&server.url("/status/500"))
+        .expect_err("500 is not");
+    assert_eq!(err.to_string(), "HTTP Error 500: Internal Server Error");
+}
+
+#[test]
+fn an_accepted_retryable_status_is_not_retried() {
+    let server = server();
+    let fetcher = fetcher_with(|o| {
+        o.retries = 3;
+        o.accept = "200-299,503".parse().expect("ranges");
+    });
+    let page = fetcher
+        .load_url(&server.url("/flaky/a/1"))
+        .expect("503 accepted");
+    assert_eq!((page.status, page.attempts), (503, 1));
+}
+
+#[test]
+fn with_no_redirects_a_3xx_is_a_status() {
+    let server = server();
+    let err = fetcher_with(|o| o.max_redirects = 0)
+        .load_url(&server.url("/redirect/1"))
+        .expect_err("302 not accepted");
+    assert!(matches!(err, FetchError::Status { code: 302 }), "{err:?}");
+    assert_eq!(err.to_string(), "HTTP Error 302: Found");
+
+    let page = fetcher_with(|o| {
+        o.max_redirects = 0;
+        o.accept = "200-399".parse().expect("ranges");
+    })
+    .load_url(&server.url("/redirect/1"))
+    .expect("302 accepted");
+    assert_eq!((page.status, page.bytes, page.final_url), (302, 0, None));
+}
+
+/// The head of the request `fetcher` sends for `/echo`, as the server received it.
+fn echoed(fetcher: &Fetcher) -> String {
+    let server = server();
+    fetcher.load_url(&server.url("/echo")).expect("/echo");
+    server.last_echo().expect("the server kept the head")
+}
+
+#[test]
+fn the_default_request_names_fetchall_and_asks_for_identity() {
+    let head = echoed(&fetcher_with(|_| {}));
+    assert!(head.starts_with("GET /echo HTTP/1.1\r\n"), "{head}");
+    let agent = format!("user-agent: fetchall/{}\r\n", env!("CARGO_PKG_VERSION"));
+    assert!(head.to_ascii_lowercase().contains(&agent), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("accept-encoding: identity\r\n")
+    );
+}
+
+#[test]
+fn headers_user_agent_and_method_are_sent() {
+    let head = echoed(&fetcher_with(|o| {
+        o.method = Method::Head;
+        o.user_agent = HeaderValue::from_static("probe/2");
+        o.headers.append("x-one", HeaderValue::from_static("1"));
+        o.headers.append("x-one", HeaderValue::from_static("2"));
+        o.headers
+            .insert("accept-encoding", HeaderValue::from_static("gzip"));
+    }))
+    .to_ascii_lowercase();
+    assert!(head.starts_with("head /echo http/1.1\r\n"), "{head}");
+    assert!(head.contains("user-agent: probe/2\r\n"), "{head}");
+    assert!(head.contains("x-one: 1\r\n") && head.contains("x-one: 2\r\n"));
+    // Given headers replace the defaults.
+    assert!(head.contains("accept-encoding: gzip\r\n"));
+    assert!(!head.contains("identity"), "{head}");
+}
+
+#[test]
+fn an_unusable_proxy_fails_the_url_without_contacting_anything() {
+    let server = server();
+    let fetcher = fetcher_with(|o| {
+        o.proxies = Proxies::from_vars(|name| {
+            (name == "all_proxy").then(|| "socks5://127.0.0.1:9".to_owned())
+        });
+    });
+    let err = fetcher
+        .load_url(&server.url("/ok"))
+        .expect_err("unusable proxy");
+    assert!(
+        matches!(
+            err,
+            FetchError::UnusableProxy {
+                var: "all_proxy",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.attempts(), 0);
+    assert_eq!(
+        err.to_string(),
+        "unusable proxy in all_proxy: 'socks5://127.0.0.1:9' \
+         (only http:// and https:// proxies are supported)"
+    );
+    assert_eq!(server.connections_accepted(), 0);
 }

@@ -178,13 +178,7 @@ fn panic_is_data_and_worker_survives() {
 fn states_move_queued_running_finished() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(1);
-        let (open, wait_here) = gate();
-        let (started_tx, started) = mpsc::channel();
-        let first = pool.submit(move || {
-            started_tx.send(()).unwrap();
-            wait_here.recv().is_ok()
-        });
-        started.recv().unwrap();
+        let (open, first) = hold_worker(&pool);
         let second = pool.submit(|| 2);
         assert!(first.is_running() && !first.is_finished());
         assert!(!second.is_running() && !second.is_finished());
@@ -199,13 +193,7 @@ fn states_move_queued_running_finished() {
 fn cancel_succeeds_only_while_queued() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(1);
-        let (open, wait_here) = gate();
-        let (started_tx, started) = mpsc::channel();
-        let running = pool.submit(move || {
-            started_tx.send(()).unwrap();
-            wait_here.recv().is_ok()
-        });
-        started.recv().unwrap();
+        let (open, running) = hold_worker(&pool);
         let ran = Arc::new(AtomicUsize::new(0));
         let ran_in_task = ran.clone();
         let queued = pool.submit(move || ran_in_task.fetch_add(1, Ordering::SeqCst));
@@ -289,13 +277,7 @@ fn bounded_queue_blocks_submit_until_there_is_room() {
                 .build()
                 .unwrap(),
         );
-        let (open, wait_here) = gate();
-        let (started_tx, started) = mpsc::channel();
-        let busy = pool.submit(move || {
-            started_tx.send(()).unwrap();
-            let _ = wait_here.recv();
-        });
-        started.recv().unwrap();
+        let (open, busy) = hold_worker(&pool);
         let queued: Vec<_> = (0..2).map(|i| pool.submit(move || i)).collect();
         let (submitted_tx, submitted) = mpsc::channel();
         let submitter_pool = pool.clone();
@@ -351,6 +333,14 @@ fn held_pool() -> (
     Vec<TaskHandle<usize>>,
 ) {
     let pool = ThreadPool::new(1);
+    let (open, running) = hold_worker(&pool);
+    let queued = (0..3).map(|i| pool.submit(move || i)).collect();
+    (pool, open, running, queued)
+}
+
+/// Occupies one worker of `pool` with a task that waits at a gate, and returns once it has
+/// started: the gate's opener, and the task (which returns `true` when the gate opens).
+fn hold_worker(pool: &ThreadPool) -> (Sender<()>, TaskHandle<bool>) {
     let (open, wait_here) = gate();
     let (started_tx, started) = mpsc::channel();
     let running = pool.submit(move || {
@@ -358,8 +348,7 @@ fn held_pool() -> (
         wait_here.recv().is_ok()
     });
     started.recv().unwrap();
-    let queued = (0..3).map(|i| pool.submit(move || i)).collect();
-    (pool, open, running, queued)
+    (open, running)
 }
 
 #[test]
@@ -392,14 +381,8 @@ fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones(
 fn shutdown_without_wait_returns_while_tasks_run() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(1);
-        let (open, wait_here) = gate();
-        let (started_tx, started) = mpsc::channel();
-        let running = pool.submit(move || {
-            started_tx.send(()).unwrap();
-            wait_here.recv().is_ok()
-        });
+        let (open, running) = hold_worker(&pool);
         let queued = pool.submit(|| "still runs");
-        started.recv().unwrap();
         pool.shutdown(false, false); // must not wait for the gated task
         open.send(()).unwrap();
         assert_eq!(running.join(), Ok(true));

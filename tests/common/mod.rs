@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use fetchall::serve::Server;
-use fetchall::{FetchOptions, Fetcher};
+use fetchall::{FetchOptions, Fetcher, Proxies};
 
 /// How long a test body may run before [`within`] fails it. Generous: the machine is shared and
 /// noisy, and this bound only exists to turn a hang into a failure.
@@ -24,6 +24,8 @@ pub(crate) fn server() -> Server {
 pub(crate) fn fetcher(timeout: Duration) -> Fetcher {
     let mut options = FetchOptions::default();
     options.timeout = timeout;
+    // Loopback only, whatever proxy the developer's environment names.
+    options.proxies = Proxies::none();
     Fetcher::new(options)
 }
 

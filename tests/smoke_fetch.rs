@@ -1,0 +1,353 @@
+//! The `fetchall` binary's request and retry options end to end (issue 5, items 1 and 3):
+//! `--retries`, `--method`, `-H`, `--user-agent`, `--accept`, `--max-redirects`, `--insecure`
+//! and the proxy environment variables, over real HTTP to a loopback server, and through a
+//! loopback `CONNECT` proxy started here. The proxy variables reach a child only when a test sets
+//! them.
+
+mod common;
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+
+use common::{GENEROUS, server, within};
+use fetchall::serve::OK_BODY;
+
+/// How a child run ended.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `fetchall FILE ARGS`, FILE listing `url` alone, in an environment of `env` alone (so
+/// no proxy or log setting of the developer's gets in), failing the test if it does not end
+/// within [`GENEROUS`].
+fn fetchall_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("smoke-fetch-{}-{run}.txt", std::process::id()));
+    fs::write(&file, format!("{url}\n")).expect("write the URL file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetchall"));
+    cmd.env_clear()
+        .envs(env.iter().copied())
+        .arg(&file)
+        .args(args);
+    let output = within(GENEROUS, move || cmd.output().expect("the binary runs"));
+    let _ = fs::remove_file(&file);
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// [`fetchall_env`] with no environment at all.
+fn fetchall(url: &str, args: &[&str]) -> Run {
+    fetchall_env(url, args, &[])
+}
+
+/// The Python example's success line.
+fn page(url: &str, bytes: usize) -> String {
+    format!("'{url}' page is {bytes} bytes\n")
+}
+
+/// The Python example's failure line.
+fn exception(url: &str, message: &str) -> String {
+    format!("'{url}' generated an exception: {message}\n")
+}
+
+/// The one JSON line of a run.
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(run.stdout.trim_end()).expect("one JSON line")
+}
+
+#[test]
+fn retries_end_in_a_page_and_the_json_counts_them() {
+    let server = server();
+    let url = server.url("/flaky/text/2");
+    let run = fetchall(&url, &["--retries", "3"]);
+    // The success line is the Python example's, retries or not.
+    assert_eq!(run.stdout, page(&url, OK_BODY.len()));
+    assert_eq!(run.code, Some(0));
+
+    let args = ["--retries", "3", "--format", "json"];
+    let line = json(&fetchall(&server.url("/flaky/json/2"), &args));
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["attempts"], 3);
+    assert_eq!(server.requests_for("json"), 3);
+}
+
+#[test]
+fn a_failure_after_retries_says_how_many_attempts() {
+    let server = server();
+    let url = server.url("/flaky/a/9");
+    let run = fetchall(&url, &["--retries", "2"]);
+    let message = "HTTP Error 503: Service Unavailable";
+    let after = format!("{message} (after 3 attempts)");
+    assert_eq!(run.stdout, exception(&url, &after));
+    assert_eq!(run.code, Some(1));
+    assert_eq!(server.requests_for("a"), 3);
+
+    // Without --retries the line is exactly as before.
+    let url = server.url("/flaky/b/9");
+    assert_eq!(fetchall(&url, &[]).stdout, exception(&url, message));
+    let line = json(&fetchall(&server.url("/flaky/c/9"), &["--format", "json"]));
+    assert_eq!(line["status"], 503);
+    assert_eq!(line["attempts"], 1);
+}
+
+#[test]
+fn accept_decides_which_statuses_are_pages() {
+    let server = server();
+    let url = server.url("/status/404");
+    let run = fetchall(&url, &["--accept", "200-299,404"]);
+    assert_eq!(run.stdout, page(&url, "404 Not Found\n".len()));
+    assert_eq!(run.code, Some(0));
+
+    let run = fetchall(&url, &[]);
+    assert_eq!(run.stdout, exception(&url, "HTTP Error 404: Not Found"));
+    assert_eq!(run.code, Some(1));
+}
+
+#[test]
+fn max_redirects_zero_leaves_a_3xx_to_accept() {
+    let server = server();
+    let url = server.url("/redirect/1");
+    let run = fetchall(&url, &["--max-redirects", "0"]);
+    assert_eq!(run.stdout, exception(&url, "HTTP Error 302: Found"));
+    let run = fetchall(&url, &["--max-redirects", "0", "--accept", "200-399"]);
+    assert_eq!(run.stdout, page(&url, 0));
+    let run = fetchall(&url, &["--max-redirects", "1"]);
+    assert_eq!(run.stdout, page(&url, OK_BODY.len()));
+}
+
+#[test]
+fn headers_user_agent_and_method_reach_the_server() {
+    let server = server();
+    let url = server.url("/echo");
+    assert_eq!(fetchall(&url, &[]).code, Some(0));
+    let head = server.last_echo().expect("echoed").to_ascii_lowercase();
+    assert!(head.starts_with("get /echo http/1.1\r\n"), "{head}");
+    let agent = format!("user-agent: fetchall/{}\r\n", env!("CARGO_PKG_VERSION"));
+    assert!(head.contains(&agent), "{head}");
+
+    let args = [
+        "-H",
+        "X-Token: abc",
+        "--header",
+        "x-token:def ",
+        "-H",
+        "Accept: text/plain",
+        "--user-agent",
+        "probe/1 (smoke test)",
+        "--method",
+        "head",
+    ];
+    assert_eq!(fetchall(&url, &args).stdout, page(&url, 0));
+    let head = server.last_echo().expect("echoed");
+    assert!(head.starts_with("HEAD /echo HTTP/1.1\r\n"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    for line in [
+        "x-token: abc\r\n",
+        "x-token: def\r\n",
+        "accept: text/plain\r\n",
+        "user-agent: probe/1 (smoke test)\r\n",
+    ] {
+        assert!(lower.contains(line), "{line:?} not in {head}");
+    }
+    assert!(!lower.contains("fetchall/"), "{head}");
+}
+
+#[test]
+fn malformed_options_are_usage_errors() {
+    let server = server();
+    for (args, says) in [
+        (&["-H", "no colon"][..], "is not 'NAME: VALUE'"),
+        (&["-H", "Bad Name: x"], "is not a header name"),
+        (&["-H", ": x"], "is not a header name"),
+        (&["-H", "X-Bell: a\u{7}b"], "control character"),
+        (&["-H", "Content-Length: 5"], "describes a request body"),
+        (&["--user-agent", "a\nb"], "--user-agent"),
+        (&["--accept", "600"], "'600' is not a status code"),
+        (&["--accept", "300-200"], "is an empty range"),
+        (&["--accept", ""], "is not a status code"),
+        (&["--method", "POST"], "--method"),
+        (&["--retries=-1"], "--retries"),
+        (&["--max-redirects", "many"], "--max-redirects"),
+    ] {
+        let run = fetchall(&server.url("/ok"), args);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert_eq!(server.connections_accepted(), 0);
+}
+
+#[test]
+fn insecure_warns_once_on_stderr() {
+    let server = server();
+    let url = server.url("/ok");
+    let run = fetchall(&url, &["--insecure", "-q"]);
+    assert_eq!(run.code, Some(0));
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(warnings[0].contains("TLS certificates and host names are not verified"));
+
+    let run = fetchall(&url, &["-q"]);
+    assert_eq!(run.stderr, "");
+}
+
+/// A `CONNECT` proxy on 127.0.0.1 that tunnels to `target` only, whatever it is asked for, and
+/// sends the test every request head it gets. Dropping it stops accepting.
+struct TunnelProxy {
+    addr: SocketAddr,
+    heads: Receiver<String>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// More connections than any test here makes: the accepting loop is bounded.
+const MAX_TUNNELS: usize = 16;
+
+impl TunnelProxy {
+    fn start(target: SocketAddr) -> TunnelProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (sender, heads) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let acceptor = thread::spawn(move || {
+            for _ in 0..MAX_TUNNELS {
+                let accepted = listener.accept();
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok((client, _)) = accepted {
+                    let sender = sender.clone();
+                    thread::spawn(move || tunnel(client, target, &sender));
+                }
+            }
+        });
+        TunnelProxy {
+            addr,
+            heads,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request heads received so far.
+    fn received(&self) -> Vec<String> {
+        self.heads.try_iter().collect()
+    }
+}
+
+impl Drop for TunnelProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // A connection of our own wakes the blocked accept() to see the flag.
+        if TcpStream::connect(self.addr).is_ok()
+            && let Some(acceptor) = self.acceptor.take()
+        {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Serves one proxy connection: reads the head, reports it, and for a `CONNECT` copies bytes
+/// both ways between the client and `target` until either side closes.
+fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::Result<()> {
+    client.set_read_timeout(Some(GENEROUS))?;
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        if from_client.read_line(&mut head)? == 0 {
+            return Ok(());
+        }
+    }
+    let _ = heads.send(head.clone());
+    let mut to_client = client;
+    if !head.starts_with("CONNECT ") {
+        return to_client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+    }
+    let upstream = TcpStream::connect(target)?;
+    upstream.set_read_timeout(Some(GENEROUS))?;
+    to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    let mut from_upstream = upstream.try_clone()?;
+    let back = thread::spawn(move || {
+        let copied = io::copy(&mut from_upstream, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+        copied
+    });
+    // Through the BufReader: anything the client sent after the head is in its buffer.
+    let _ = io::copy(&mut from_client, &mut &upstream);
+    let _ = upstream.shutdown(Shutdown::Write);
+    let _ = back.join();
+    Ok(())
+}
+
+#[test]
+fn proxies_come_from_the_environment_as_curl_reads_it() {
+    let server = server();
+    let proxy = TunnelProxy::start(server.addr());
+    let url = server.url("/ok");
+    let target = format!("CONNECT {} HTTP/1.1\r\n", server.addr());
+    let via = proxy.url();
+    for (env, proxied) in [
+        (&[("http_proxy", via.as_str())][..], true),
+        (&[("all_proxy", via.as_str())], true),
+        (&[("ALL_PROXY", via.as_str())], true),
+        (
+            &[("http_proxy", via.as_str()), ("no_proxy", "127.0.0.1")],
+            false,
+        ),
+        (
+            &[("http_proxy", via.as_str()), ("NO_PROXY", "127.0.0.0/8")],
+            false,
+        ),
+        (&[("all_proxy", via.as_str()), ("no_proxy", "*")], false),
+        // Upper-case HTTP_PROXY is ignored (httpoxy); https_proxy is for https:// URLs.
+        (&[("HTTP_PROXY", via.as_str())], false),
+        (
+            &[("https_proxy", via.as_str()), ("HTTPS_PROXY", via.as_str())],
+            false,
+        ),
+    ] {
+        let run = fetchall_env(&url, &[], env);
+        assert_eq!(run.code, Some(0), "{env:?}: {run:?}");
+        let heads = proxy.received();
+        if proxied {
+            assert_eq!(heads.len(), 1, "{env:?}: {heads:?}");
+            assert!(heads[0].starts_with(&target), "{}", heads[0]);
+            // The tunnel is asked for with fetchall's User-Agent too.
+            assert!(heads[0].contains("User-Agent: fetchall/"), "{}", heads[0]);
+        } else {
+            assert!(heads.is_empty(), "{env:?} used the proxy: {heads:?}");
+        }
+    }
+}
+
+#[test]
+fn a_socks_proxy_fails_each_url_instead_of_going_around_it() {
+    let server = server();
+    let url = server.url("/ok");
+    let run = fetchall_env(&url, &[], &[("all_proxy", "socks5://127.0.0.1:9")]);
+    let message = "unusable proxy in all_proxy: 'socks5://127.0.0.1:9' \
+                   (only http:// and https:// proxies are supported)";
+    assert_eq!(run.stdout, exception(&url, message));
+    assert_eq!(run.code, Some(1));
+    assert_eq!(server.connections_accepted(), 0);
+}
