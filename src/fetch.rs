@@ -55,8 +55,8 @@ use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
-    Transport,
+    Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
+    RustlsConnector, Transport,
 };
 use ureq::{Agent, Proxy, ProxyProtocol, ResponseExt, Timeout};
 
@@ -1379,27 +1379,36 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// ureq's default connector chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for
+/// `https`), with [`SocketConnector`] for ureq's TCP connector.
+type Chain = ChainedConnector<
+    (),
+    ChainedConnector<(), ChainedConnector<(), (), ConnectProxyConnector>, SocketConnector>,
+    RustlsConnector,
+>;
+
 /// The connector chain, with every error labelled by phase: a timeout while connecting becomes
 /// `Timeout::Connect`, and the connection it makes is wrapped in [`ExchangeTransport`].
 ///
 /// ureq itself reports the expiry of the whole-URL deadline as `Timeout::Global` whatever it was
 /// doing, which would leave "timed out" without the phase.
-#[derive(Debug)]
-struct PhaseConnector<C>(C);
+///
+/// Clones share the chain, and with it what the chain caches: all the agents of a fetcher (see
+/// `clients.rs`) use one rustls configuration, built once, with one TLS session cache.
+#[derive(Debug, Clone)]
+struct PhaseConnector(Arc<Chain>);
 
-impl PhaseConnector<()> {
-    /// ureq's default chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for `https`),
-    /// with [`SocketConnector`] for ureq's TCP connector.
-    fn new() -> PhaseConnector<impl Connector<Out: Transport>> {
-        PhaseConnector(
+impl PhaseConnector {
+    fn new() -> PhaseConnector {
+        let chain =
             ().chain(ConnectProxyConnector::default())
                 .chain(SocketConnector)
-                .chain(RustlsConnector::default()),
-        )
+                .chain(RustlsConnector::default());
+        PhaseConnector(Arc::new(chain))
     }
 }
 
-impl<C: Connector> Connector for PhaseConnector<C> {
+impl Connector for PhaseConnector {
     type Out = ExchangeTransport;
 
     fn connect(

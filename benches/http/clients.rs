@@ -37,7 +37,8 @@ pub(crate) enum Client {
     /// This harness run as a client (`--client`): `Fetcher` and `ThreadPool` with no CLI, the
     /// floor the CLI's own costs sit on.
     Library,
-    /// The Python docs example (`python_example.py`).
+    /// The Python docs example, `fixtures/python_example.py`, run with W workers by
+    /// `python_workers.py`.
     Python,
     /// `curl --parallel --parallel-max W` over a config file of every URL.
     CurlParallel,
@@ -143,7 +144,7 @@ impl Tools {
             Client::Library => (self.harness.clone(), vec!["--client".into(), w, urls]),
             Client::Python => {
                 let script =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/http/python_example.py");
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/http/python_workers.py");
                 (
                     self.python.clone()?,
                     vec![script.display().to_string(), urls, w],

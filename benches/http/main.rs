@@ -69,11 +69,36 @@ struct Case {
     once: Vec<Client>,
 }
 
+impl Case {
+    /// `n` URLs of `route` for `workers` workers, with the body size the route promises: one
+    /// round under GNU time, no ideal, no rate, and no clients yet.
+    fn new(kind: &'static str, title: String, n: usize, workers: usize, route: &str) -> Case {
+        let bytes = match route.rsplit_once("/bytes/") {
+            Some((_, size)) => size.parse().unwrap_or(0),
+            None => fetchall::serve::OK_BODY.len() as u64,
+        };
+        Case {
+            title,
+            kind,
+            n,
+            workers,
+            route: route.into(),
+            bytes,
+            rounds: 1,
+            rss: true,
+            ideal: None,
+            rate: None,
+            clients: Vec::new(),
+            once: Vec::new(),
+        }
+    }
+}
+
 /// The full or quick plan.
 fn plan(quick: bool) -> Vec<Case> {
     use Backend::{Pool, Rayon, Sequential};
     use Client::{Curl, CurlParallel, Fetchall, Library, Python, Raw, XargsCurl};
-    let everyone = vec![
+    let everyone = [
         Fetchall(Pool),
         Fetchall(Rayon),
         Fetchall(Sequential),
@@ -83,81 +108,57 @@ fn plan(quick: bool) -> Vec<Case> {
         XargsCurl,
         Raw,
     ];
-    // N x 50 ms one after another is 25 s a run: the sequential backend sits the latency out.
-    let not_sequential: Vec<Client> = everyone
-        .iter()
-        .copied()
-        .filter(|c| *c != Fetchall(Sequential))
-        .collect();
-    let not_xargs: Vec<Client> = everyone
-        .iter()
-        .copied()
-        .filter(|c| *c != XargsCurl)
-        .collect();
+    let all_but = |left_out: Client| -> Vec<Client> {
+        everyone
+            .iter()
+            .copied()
+            .filter(|&c| c != left_out)
+            .collect()
+    };
     let (rounds, long_rounds) = if quick { (2, 1) } else { (5, 3) };
-    // A process per URL, at several milliseconds each on this machine: 5,000 of them take a
-    // minute, so one round is all the time budget has for it.
-    let once = vec![XargsCurl];
-    let latency_n: usize = if quick { 100 } else { 500 };
     let mut cases = Vec::new();
+
+    let n: usize = if quick { 100 } else { 500 };
     for workers in [5, 50] {
-        let batches = latency_n.div_ceil(workers) as u32;
+        let title = format!("latency: {n} URLs x 50 ms, W={workers}");
+        let batches = u32::try_from(n.div_ceil(workers)).unwrap_or(u32::MAX);
         cases.push(Case {
-            title: format!("latency: {latency_n} URLs x 50 ms, W={workers}"),
-            kind: "latency",
-            n: latency_n,
-            workers,
-            route: "/sleep/50".into(),
-            bytes: fetchall::serve::OK_BODY.len() as u64,
             rounds: if workers == 5 {
                 long_rounds + 1
             } else {
                 rounds
             },
-            rss: true,
             ideal: Some(Duration::from_millis(50) * batches),
-            rate: None,
-            clients: not_sequential.clone(),
-            once: Vec::new(),
+            // N x 50 ms one after another is 25 s a run: the sequential backend sits it out.
+            clients: all_but(Fetchall(Sequential)),
+            ..Case::new("latency", title, n, workers, "/sleep/50")
         });
     }
-    let throughput_n = if quick { 2_000 } else { 5_000 };
+    let n = if quick { 2_000 } else { 5_000 };
     for workers in [5, 50] {
+        let title = format!("throughput: {n} URLs x 1,000 B, W={workers}");
         cases.push(Case {
-            title: format!("throughput: {throughput_n} URLs x 1,000 B, W={workers}"),
-            kind: "throughput",
-            n: throughput_n,
-            workers,
-            route: "/bytes/1000".into(),
-            bytes: 1000,
             rounds,
-            rss: true,
-            ideal: None,
             rate: Some(Rate::Requests),
-            // In the quick run, not even once.
+            // A process per URL, at several milliseconds each on this machine: 5,000 of them
+            // take a minute, so one round is all the time budget has for it (none when quick).
             clients: if quick {
-                not_xargs.clone()
+                all_but(XargsCurl)
             } else {
-                everyone.clone()
+                everyone.to_vec()
             },
-            once: once.clone(),
+            once: vec![XargsCurl],
+            ..Case::new("throughput", title, n, workers, "/bytes/1000")
         });
     }
-    let bandwidth_n = if quick { 50 } else { 200 };
+    let n = if quick { 50 } else { 200 };
     for workers in [5, 50] {
+        let title = format!("bandwidth: {n} URLs x 10 MB, W={workers}");
         cases.push(Case {
-            title: format!("bandwidth: {bandwidth_n} URLs x 10 MB, W={workers}"),
-            kind: "bandwidth",
-            n: bandwidth_n,
-            workers,
-            route: "/bytes/10000000".into(),
-            bytes: 10_000_000,
             rounds: long_rounds,
-            rss: true,
-            ideal: None,
             rate: Some(Rate::Bytes),
-            clients: everyone.clone(),
-            once: Vec::new(),
+            clients: everyone.to_vec(),
+            ..Case::new("bandwidth", title, n, workers, "/bytes/10000000")
         });
     }
     let scales: &[usize] = if quick {
@@ -166,54 +167,38 @@ fn plan(quick: bool) -> Vec<Case> {
         &[100_000, 1_000_000]
     };
     for &n in scales {
+        let title = format!("scale: {n} URLs x 1,000 B, W=50");
         // A million URLs take most of a minute a run: fetchall alone, twice.
-        let (clients, scale_rounds) = if n <= 100_000 {
+        let (clients, rounds) = if n <= 100_000 {
             (vec![Fetchall(Pool), Library, CurlParallel], long_rounds)
         } else {
             (vec![Fetchall(Pool)], 2)
         };
         cases.push(Case {
-            title: format!("scale: {n} URLs x 1,000 B, W=50"),
-            kind: "scale",
-            n,
-            workers: 50,
-            route: "/bytes/1000".into(),
-            bytes: 1000,
-            rounds: scale_rounds,
-            rss: true,
-            ideal: None,
+            rounds,
             rate: Some(Rate::Requests),
             clients,
-            once: Vec::new(),
+            ..Case::new("scale", title, n, 50, "/bytes/1000")
         });
     }
     cases.push(Case {
-        title: "startup: one URL (/ok)".into(),
-        kind: "startup",
-        n: 1,
-        workers: 1,
-        route: "/ok".into(),
-        bytes: fetchall::serve::OK_BODY.len() as u64,
         rounds: if quick { 10 } else { 30 },
+        // GNU time's fork and exec would be a fair part of what is measured.
         rss: false,
-        ideal: None,
-        rate: None,
         clients: vec![Fetchall(Pool), Library, Curl, Python],
-        once: Vec::new(),
+        ..Case::new("startup", "startup: one URL (/ok)".into(), 1, 1, "/ok")
     });
     cases.push(Case {
-        title: "memory: one 1 GiB body".into(),
-        kind: "1gib",
-        n: 1,
-        workers: 1,
-        route: "/bytes/1073741824".into(),
-        bytes: 1 << 30,
         rounds: long_rounds,
-        rss: true,
-        ideal: None,
         rate: Some(Rate::Bytes),
         clients: vec![Fetchall(Pool), Library, Curl],
-        once: Vec::new(),
+        ..Case::new(
+            "1gib",
+            "memory: one 1 GiB body".into(),
+            1,
+            1,
+            "/bytes/1073741824",
+        )
     });
     cases
 }

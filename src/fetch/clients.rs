@@ -12,20 +12,17 @@
 //! its own pool, which no other thread touches while the agent is borrowed. The lock here is held
 //! only to pop and push an agent, never over a system call: agents pushed out of the cache are
 //! dropped (and their connections closed) after it is released. All agents share one connector
-//! chain, so the rustls configuration (with its TLS session cache) is built once, and one
-//! resolver cache.
+//! chain ([`PhaseConnector`]) and one resolver cache.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::http::uri::{Authority, Scheme};
-use ureq::unversioned::transport::{ConnectionDetails, Connector};
 
-use super::{CachingResolver, ExchangeTransport};
+use super::{CachingResolver, PhaseConnector};
 
 /// Idle connections one agent keeps: the one its last request ended on, and one more for a
 /// redirect to another scheme or host (`http` to `https`, say) on the way.
@@ -38,7 +35,7 @@ type HostKey = (Scheme, Authority);
 #[derive(Debug)]
 pub(super) struct Clients {
     config: Config,
-    connector: SharedConnector,
+    connector: PhaseConnector,
     resolver: CachingResolver,
     max_idle: usize,
     max_idle_per_host: usize,
@@ -50,13 +47,13 @@ impl Clients {
     /// between requests, in total and per host.
     pub(super) fn new(
         config: Config,
-        connector: impl Connector<Out = ExchangeTransport>,
+        connector: PhaseConnector,
         max_idle: usize,
         max_idle_per_host: usize,
     ) -> Clients {
         Clients {
             config,
-            connector: SharedConnector(Arc::new(connector)),
+            connector,
             resolver: CachingResolver::default(),
             max_idle,
             max_idle_per_host,
@@ -164,28 +161,6 @@ impl<T> Idle<T> {
         }
         self.count -= 1;
         Some(item)
-    }
-}
-
-/// One connector chain for all of a fetcher's agents, so that they share what it caches.
-#[derive(Clone)]
-struct SharedConnector(Arc<dyn Connector<Out = ExchangeTransport>>);
-
-impl fmt::Debug for SharedConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SharedConnector").field(&self.0).finish()
-    }
-}
-
-impl Connector for SharedConnector {
-    type Out = ExchangeTransport;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<()>,
-    ) -> Result<Option<ExchangeTransport>, ureq::Error> {
-        self.0.connect(details, chained)
     }
 }
 
