@@ -60,9 +60,9 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle, Thread};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::fetch::reason;
@@ -149,7 +149,6 @@ impl Server {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            stopping: AtomicBool::new(false),
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
             seen: Mutex::default(),
@@ -235,16 +234,14 @@ impl Drop for Server {
     /// Stops the server: see [Shutdown](Server#shutdown).
     fn drop(&mut self) {
         {
-            let state = self.shared.lock();
+            let mut state = self.shared.lock();
             // Set under the lock that `register` takes, so no connection is added after the sweep.
-            self.shared.stopping.store(true, Ordering::Release);
-            for open in state.open.values() {
-                let _ = open.stream.shutdown(Shutdown::Both);
-                if let Some(thread) = &open.thread {
-                    thread.unpark();
-                }
+            state.stopping = true;
+            for stream in state.open.values() {
+                let _ = stream.shutdown(Shutdown::Both);
             }
         }
+        self.shared.changed.notify_all();
 
         if let Some(acceptor) = self.acceptor.take() {
             // accept() has no timeout: a connection of our own wakes it to see the flag. If even
@@ -275,9 +272,7 @@ impl Drop for Server {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Set once, by `Drop`, while holding `state`'s lock.
-    stopping: AtomicBool,
-    /// Signalled when a connection ends.
+    /// Signalled when `stopping` is set and when a connection ends.
     changed: Condvar,
     accepted: AtomicU64,
     /// What the counting and recording routes saw. A lock of its own: no route takes both.
@@ -296,18 +291,10 @@ struct Seen {
 
 #[derive(Debug, Default)]
 struct State {
+    stopping: bool,
     next_id: u64,
-    /// Every open connection, for `Drop` to end.
-    open: HashMap<u64, Open>,
-}
-
-/// What `Drop` needs to end a connection at once: a second handle on its socket, to shut it
-/// down, and its thread, to wake it from [`Shared::pause`].
-#[derive(Debug)]
-struct Open {
-    stream: TcpStream,
-    /// Set by the connection's thread when it starts.
-    thread: Option<Thread>,
+    /// A second handle on every open connection, for `Drop` to shut it down.
+    open: HashMap<u64, TcpStream>,
 }
 
 impl Shared {
@@ -317,7 +304,7 @@ impl Shared {
     }
 
     fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        self.lock().stopping
     }
 
     fn seen(&self) -> MutexGuard<'_, Seen> {
@@ -334,26 +321,24 @@ impl Shared {
 
     /// Waits for `time` (`None`: until the server stops). Returns `false` if the server is
     /// stopping, so the caller ends its connection.
-    ///
-    /// Parks the thread instead of waiting on a condition variable under the shared lock: with
-    /// `/sleep`, W connections wake at the same moment, and they used to queue up for that lock
-    /// (the latency benchmark's batches). `Drop` sets the flag and then unparks every registered
-    /// connection thread; park and unpark keep a token, so an unpark that comes between the check
-    /// and the park makes the park return at once instead of being lost. Threads that are not
-    /// registered (the acceptor's back-off) wait out their short time.
     fn pause(&self, time: Option<Duration>) -> bool {
         let deadline = time.and_then(|t| Instant::now().checked_add(t));
-        while !self.is_stopping() {
-            match deadline {
+        let mut state = self.lock();
+        while !state.stopping {
+            state = match deadline {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return true;
                     }
-                    thread::park_timeout(left);
+                    let waited = self.changed.wait_timeout(state, left);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
                 }
-                None => thread::park(),
-            }
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
         }
         false
     }
@@ -362,24 +347,13 @@ impl Shared {
     fn register(&self, stream: &TcpStream) -> Option<u64> {
         let handle = stream.try_clone().ok()?;
         let mut state = self.lock();
-        if self.is_stopping() {
+        if state.stopping {
             return None;
         }
         let id = state.next_id;
         state.next_id += 1;
-        let open = Open {
-            stream: handle,
-            thread: None,
-        };
-        state.open.insert(id, open);
+        state.open.insert(id, handle);
         Some(id)
-    }
-
-    /// Records the calling thread as connection `id`'s, for `Drop` to unpark.
-    fn attach(&self, id: u64) {
-        if let Some(open) = self.lock().open.get_mut(&id) {
-            open.thread = Some(thread::current());
-        }
     }
 
     fn unregister(&self, id: u64) {
@@ -428,7 +402,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     shared: &conn_shared,
                     id,
                 };
-                conn_shared.attach(id);
                 Connection::new(stream, &conn_shared).run();
             });
         if spawned.is_err() {
