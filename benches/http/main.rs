@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench http --features rayon                 # full run, about 10 minutes
-//! cargo bench --bench http --features rayon -- --quick      # about 2 minutes
+//! cargo bench --bench http --features rayon -- --quick      # 1 to 4 minutes
 //! cargo bench --bench http -- --only throughput --out report.md
 //! cargo bench --bench http -- --fetchall path/to/fetchall   # another build of the CLI
 //! cargo bench --bench http --features rayon -- --baseline path/to/old/fetchall
