@@ -7,7 +7,7 @@
 //! (`Accept-Encoding: identity`, nothing is decompressed).
 //!
 //! Six things differ from a plain ureq agent, each for a reason (the figures for the last two
-//! are in `docs/benchmarks-http.md`):
+//! are in `BENCHMARKS.md`, "HTTP benchmarks"):
 //! - **The timeout is one deadline for the whole URL** (DNS, connect, TLS, request, redirects and
 //!   body together), where Python's is per socket operation. A server that drips a byte a second
 //!   still fails on time.
@@ -103,7 +103,7 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Each connection's input buffer: ureq's default is 128 KiB, which is exactly glibc's threshold
 /// for serving an allocation with its own `mmap`, and the kernel's copy into a buffer placed that
 /// way cost 1.8 times the CPU of the copy into one from the heap (200 bodies of 10 MB on 5
-/// workers: 1.89 s against 1.05 s of client CPU, `docs/benchmarks-http.md`). 96 KiB stays on
+/// workers: 1.89 s against 1.05 s of client CPU, `BENCHMARKS.md`, "HTTP benchmarks"). 96 KiB stays on
 /// the heap and still holds the largest response head ureq accepts (64 KiB).
 const INPUT_BUFFER: usize = 96 * 1024;
 

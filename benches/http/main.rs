@@ -15,7 +15,7 @@
 //! rotates each round), and every run's output is checked to hold one correct line per URL.
 //! Nothing but 127.0.0.1 is contacted: the URLs are the server's, curl gets `--noproxy '*'`, and
 //! the proxy variables are removed from every child's environment. See `measure.rs` for how time
-//! and memory are measured, and `docs/benchmarks-http.md` for the results and their reading.
+//! and memory are measured, and `BENCHMARKS.md`, "HTTP benchmarks" for the results and their reading.
 
 mod clients;
 mod drivers;

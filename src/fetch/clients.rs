@@ -5,7 +5,7 @@
 //! connection for liveness (three system calls, see `socket.rs`) while it holds that lock. With
 //! 50 workers on one agent the lock was contended on most requests: for 1,000-byte bodies the
 //! client spent a quarter of its CPU time on it, and the run took 1.65 times as long
-//! (`docs/benchmarks-http.md`).
+//! (`BENCHMARKS.md`, "HTTP benchmarks").
 //!
 //! So a request borrows a whole agent, taken from the idle ones kept for its host, and gives it
 //! back when it is done. Each agent keeps at most [`CONNECTIONS_PER_AGENT`] idle connections in

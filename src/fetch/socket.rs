@@ -2,7 +2,7 @@
 //! request over a kept-alive connection.
 //!
 //! Measured with `strace -f -c` over 5,000 small requests on 50 workers
-//! (`docs/benchmarks-http.md`), ureq's `TcpTransport` made 11 system calls per request where two
+//! (`BENCHMARKS.md`, "HTTP benchmarks"), ureq's `TcpTransport` made 11 system calls per request where two
 //! (one `sendto`, one `recvfrom`) do the work:
 //! - **a liveness probe when the connection goes back to the pool, and another when it is taken
 //!   out**, each `ioctl(FIONBIO)`, `recvfrom` (`EAGAIN`), `ioctl(FIONBIO)`. Only the second is
