@@ -93,8 +93,7 @@
 //! [`Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
 //! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
 //! socket operation, so a server that drips a byte a second can hold it for hours), the body
-//! counted while it streams and never buffered, and errors worded like urllib's. [`serve`] is a
-//! small loopback HTTP server for demos, tests and benchmarks.
+//! counted while it streams and never buffered, and errors worded like urllib's.
 //!
 //! # Features
 //!
@@ -112,7 +111,6 @@ mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
 mod repr;
-pub mod serve;
 mod wait;
 
 pub use executor::{Executor, Map, Sequential};

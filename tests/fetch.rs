@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{GENEROUS, fetcher, refused_addr, server, within};
-use fetchall::serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
 use fetchall::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
+use fetchall_serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
 use ureq::http::HeaderValue;
 
 const SHORT: Duration = Duration::from_secs(1);
@@ -353,7 +353,7 @@ fn fetchers_pages_errors_and_servers_cross_threads() {
     shareable::<Fetcher>();
     shareable::<Page>();
     shareable::<FetchError>();
-    shareable::<fetchall::serve::Server>();
+    shareable::<fetchall_serve::Server>();
 }
 
 // Retries, status rules, request options and proxies (issue 5, items 1 and 3). These fetchers

@@ -1,15 +1,12 @@
 //! The loopback server seen from a raw TCP client: keep-alive, `Connection: close`, HEAD,
 //! pipelining, garbage, files, and a `Drop` that ends every connection.
 
-mod common;
-
-use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::{GENEROUS, server, within};
-use fetchall::serve::{OK_BODY, Server};
+use fetchall_serve::testing::{GENEROUS, server, within};
+use fetchall_serve::{OK_BODY, Server};
 
 /// A response as read off the wire.
 #[derive(Debug)]
@@ -266,45 +263,5 @@ fn dropping_the_server_ends_every_connection() {
     assert!(took < Duration::from_secs(10), "drop took {took:?}");
     for client in [&mut idle, &mut dripping, &mut sleeping, &mut hanging] {
         assert!(client.is_closed());
-    }
-}
-
-/// A directory under the system's temporary directory, removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("fetchall-serve-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(dir.join("sub")).expect("create the temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-#[test]
-fn serve_dir_serves_files_under_the_root_only() {
-    let dir = TempDir::new();
-    fs::write(dir.0.join("hello.txt"), b"hello, files\n").expect("write a file");
-    fs::write(dir.0.join("sub").join("deep.txt"), b"deep").expect("write a file");
-    let server = Server::serve_dir(&dir.0).expect("start");
-    let mut client = Client::connect(&server);
-    assert_eq!(client.get("/hello.txt").body, b"hello, files\n");
-    assert_eq!(client.get("/sub/deep.txt").body, b"deep");
-    assert_eq!(client.get("/ok").body, OK_BODY);
-    for outside in ["/sub/../hello.txt", "/sub", "/missing.txt", "//hello.txt"] {
-        assert_eq!(
-            client.get(outside).status_line,
-            "HTTP/1.1 404 Not Found",
-            "{outside}"
-        );
     }
 }

@@ -31,7 +31,7 @@
 //! | `/retry-after/SECS` | `503` with `Retry-After: SECS` |
 //! | `/stale` | `/ok`, then the connection's next request is read and the connection closed |
 //!
-//! Anything else is `404`, or a file when the server was started with [`Server::serve_dir`].
+//! Anything else is `404`.
 //!
 //! `/flaky` counts requests per `KEY` for the server's lifetime ([`Server::requests_for`]), so a
 //! test picks a fresh key for each run. `/stale` stages the keep-alive race: a client that sends
@@ -42,7 +42,7 @@
 //! ```
 //! use std::io::{Read, Write};
 //! use std::net::TcpStream;
-//! use fetchall::serve::Server;
+//! use fetchall_serve::Server;
 //!
 //! let server = Server::start()?;
 //! let mut conn = TcpStream::connect(server.addr())?;
@@ -54,18 +54,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod testing;
+
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::fetch::reason;
+use http::StatusCode;
+
+/// The standard reason phrase for `code`, or `Unknown`.
+fn reason(code: u16) -> &'static str {
+    StatusCode::from_u16(code)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+        .unwrap_or("Unknown")
+}
 
 /// The body of `/ok`.
 pub const OK_BODY: &[u8] = b"ok\n";
@@ -116,35 +124,16 @@ impl Server {
     /// # Examples
     ///
     /// ```
-    /// let server = fetchall::serve::Server::start()?;
+    /// let server = fetchall_serve::Server::start()?;
     /// assert!(server.addr().ip().is_loopback());
     /// assert_eq!(server.url("/ok"), format!("http://{}/ok", server.addr()));
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn start() -> io::Result<Server> {
-        Server::launch(None)
+        Server::launch()
     }
 
-    /// Starts a server that also serves the files under `root`, at their relative paths
-    /// (`root/a/b.txt` is `/a/b.txt`). The routes listed in the [module docs](self) come first;
-    /// paths with empty, `.`-prefixed or backslashed segments are never looked up.
-    ///
-    /// # Errors
-    ///
-    /// As [`Server::start`]. A missing `root` is not an error: its paths are `404`.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// let server = fetchall::serve::Server::serve_dir("fixtures")?;
-    /// println!("{}", server.url("/urls.txt"));
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn serve_dir(root: impl Into<PathBuf>) -> io::Result<Server> {
-        Server::launch(Some(root.into()))
-    }
-
-    fn launch(root: Option<PathBuf>) -> io::Result<Server> {
+    fn launch() -> io::Result<Server> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -152,7 +141,6 @@ impl Server {
             changed: Condvar::new(),
             accepted: AtomicU64::new(0),
             seen: Mutex::default(),
-            root,
         });
         let acceptor = {
             let shared = shared.clone();
@@ -192,7 +180,7 @@ impl Server {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::net::TcpStream;
-    /// use fetchall::serve::Server;
+    /// use fetchall_serve::Server;
     ///
     /// let server = Server::start()?;
     /// let mut conn = TcpStream::connect(server.addr())?;
@@ -215,7 +203,7 @@ impl Server {
     /// ```
     /// use std::io::{Read, Write};
     /// use std::net::TcpStream;
-    /// use fetchall::serve::Server;
+    /// use fetchall_serve::Server;
     ///
     /// let server = Server::start()?;
     /// let mut conn = TcpStream::connect(server.addr())?;
@@ -277,7 +265,6 @@ struct Shared {
     accepted: AtomicU64,
     /// What the counting and recording routes saw. A lock of its own: no route takes both.
     seen: Mutex<Seen>,
-    root: Option<PathBuf>,
 }
 
 /// What `/flaky` and `/echo` keep.
@@ -447,7 +434,7 @@ enum Route {
     },
     RetryAfter(u64),
     Stale,
-    /// Not a built-in route: a file under the root, or 404.
+    /// Not a built-in route: 404.
     Other(String),
 }
 
@@ -782,7 +769,7 @@ impl<'a> Connection<'a> {
             }
             // A flaky route whose failure is itself flaky: the inner count is not kept.
             Route::Flaky { .. } => self.send_status(503, keep, head),
-            Route::Other(path) => self.send_file(path, keep, head),
+            Route::Other(_) => self.send(404, keep, head, b"404 Not Found\n"),
         }
     }
 
@@ -883,38 +870,6 @@ impl<'a> Connection<'a> {
         }
         Ok(keep)
     }
-
-    fn send_file(&mut self, path: &str, keep: bool, head: bool) -> io::Result<bool> {
-        let found = self
-            .shared
-            .root
-            .as_deref()
-            .and_then(|root| open_under(root, path));
-        let Some((mut file, length)) = found else {
-            return self.send(404, keep, head, b"404 Not Found\n");
-        };
-        self.begin(200, Some(length), NO_HEADER, keep);
-        self.stream.write_all(&self.out)?;
-        if !head && io::copy(&mut (&mut file).take(length), &mut &self.stream)? < length {
-            // The file shrank while being sent: the response is broken, so is the connection.
-            return Ok(false);
-        }
-        Ok(keep)
-    }
-}
-
-/// Opens the regular file at URL path `path` under `root`, with its length.
-fn open_under(root: &Path, path: &str) -> Option<(File, u64)> {
-    let mut full = root.to_path_buf();
-    for segment in path.strip_prefix('/')?.split('/') {
-        if segment.is_empty() || segment.starts_with('.') || segment.contains('\\') {
-            return None;
-        }
-        full.push(segment);
-    }
-    let file = File::open(&full).ok()?;
-    let meta = file.metadata().ok()?;
-    meta.is_file().then_some((file, meta.len()))
 }
 
 #[cfg(test)]
@@ -1047,23 +1002,5 @@ mod tests {
             parse_target("/sleep/x/ok"),
             (None, Route::Other("/sleep/x/ok".into()))
         );
-    }
-
-    #[test]
-    fn files_stay_under_the_root() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        assert!(open_under(root, "/Cargo.toml").is_some());
-        assert!(open_under(root, "/src/lib.rs").is_some());
-        for escape in [
-            "/../etc/passwd",
-            "/src/../Cargo.toml",
-            "//etc/passwd",
-            "/.git/HEAD",
-            "/src",
-            "Cargo.toml",
-            "/src\\lib.rs",
-        ] {
-            assert!(open_under(root, escape).is_none(), "{escape}");
-        }
     }
 }

@@ -1,5 +1,5 @@
 //! The `fetchall` binary end to end: real HTTP to a loopback server started here
-//! ([`fetchall::serve::Server`], 127.0.0.1, port 0), output lines, exit statuses, Ctrl-C, a
+//! ([`fetchall_serve::Server`], 127.0.0.1, port 0), output lines, exit statuses, Ctrl-C, a
 //! closed stdout, memory. Output order is completion order, so lines are sorted before they are
 //! compared. Every child runs under a time limit and is killed if it overstays.
 
@@ -12,7 +12,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fetchall::serve::Server;
+use fetchall_serve::Server;
+use fetchall_serve::testing::server;
 
 /// Generous: the machine is shared and noisy. A child still running after this is killed and
 /// the test fails.
@@ -115,6 +116,7 @@ fn wait_within(child: Child, limit: Duration) -> std::process::Output {
 /// A fixture with `{base}` replaced by the server's address.
 fn fixture(name: &str, server: &Server) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
         .join("fixtures")
         .join(name);
     let text = std::fs::read_to_string(&path).expect("fixture exists");
@@ -152,10 +154,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-fn server() -> Server {
-    Server::start().expect("the loopback server starts")
 }
 
 fn quote(url: &str) -> String {
@@ -702,7 +700,9 @@ fn success_lines_match_the_python_example() {
     }
     let server = server();
     let list = TempFile::new(fixture("good.txt", &server).as_bytes());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/python_example.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join("fixtures/python_example.py");
     let python = {
         let mut cmd = command("python3");
         cmd.arg(script).arg(&list.0);

@@ -6,8 +6,6 @@
 //! each request only when the test says so and reports each request as it arrives: the order of
 //! events is forced by the test, never guessed from sleeps.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -19,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{GENEROUS, arrives_soon, server};
+use fetchall_serve::testing::{GENEROUS, arrives_soon, server};
 
 /// `cmd` with an environment of `PATH` alone: no proxy settings to send loopback requests
 /// elsewhere, no `RUST_LOG`, no `COLUMNS`, no outer tmux.
@@ -607,7 +605,7 @@ impl Drop for Tmux {
 struct TerminalRun {
     tmux: Tmux,
     gate: GateServer,
-    _fast: fetchall::serve::Server,
+    _fast: fetchall_serve::Server,
     out: Scratch,
     status: Scratch,
     _list: Scratch,

@@ -17,5 +17,5 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
 
 # The example looks the class up on the module when it runs, so it gets this one.
 concurrent.futures.ThreadPoolExecutor = Executor
-EXAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "python_example.py"
+EXAMPLE = Path(__file__).resolve().parents[4] / "fixtures" / "python_example.py"
 runpy.run_path(str(EXAMPLE), run_name="__main__")

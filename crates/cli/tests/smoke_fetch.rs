@@ -4,8 +4,6 @@
 //! loopback `CONNECT` proxy started here. The proxy variables reach a child only when a test sets
 //! them.
 
-mod common;
-
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 
-use common::{GENEROUS, server, within};
-use fetchall::serve::OK_BODY;
+use fetchall_serve::OK_BODY;
+use fetchall_serve::testing::{GENEROUS, server, within};
 
 /// How a child run ended.
 #[derive(Debug)]

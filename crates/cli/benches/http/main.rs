@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use fetchall::serve::Server;
+use fetchall_serve::Server;
 
 use crate::clients::{
     Backend, Client, Inputs, Tools, check_output, curl_config_line, find_in_path,
@@ -75,7 +75,7 @@ impl Case {
     fn new(kind: &'static str, title: String, n: usize, workers: usize, route: &str) -> Case {
         let bytes = match route.rsplit_once("/bytes/") {
             Some((_, size)) => size.parse().unwrap_or(0),
-            None => fetchall::serve::OK_BODY.len() as u64,
+            None => fetchall_serve::OK_BODY.len() as u64,
         };
         Case {
             title,
@@ -609,7 +609,7 @@ fn write_header(
     );
     let _ = writeln!(
         report,
-        "- date: {}\n- machine: {cpu}, {cores} cores, {memory:.1} GiB, Linux {}\n- server: fetchall::serve::Server on {} (thread per connection, keep-alive), in the harness process\n- fetchall: {}\n- {}\n- {}\n- load average (1 min): {load}\n- took {:.0} s",
+        "- date: {}\n- machine: {cpu}, {cores} cores, {memory:.1} GiB, Linux {}\n- server: fetchall_serve::Server on {} (thread per connection, keep-alive), in the harness process\n- fetchall: {}\n- {}\n- {}\n- load average (1 min): {load}\n- took {:.0} s",
         first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         kernel.trim(),
         server.addr(),

@@ -1,13 +1,13 @@
 //! `fetchall --demo`: the example, runnable on a machine with no internet.
 //!
-//! Starts the library's loopback server ([`fetchall::serve::Server`]) and makes a URL list on
+//! Starts the library's loopback server ([`fetchall_serve::Server`]) and makes a URL list on
 //! it with varied delays and sizes, a `404`, and a port where nothing listens, so the results
 //! come back in a different order from the input, as they do on the real web.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 
-use fetchall::serve::Server;
+use fetchall_serve::Server;
 
 use crate::input::Source;
 

@@ -1,0 +1,67 @@
+//! Helpers every test suite of the workspace shares: a bound on how long a test body may run, so
+//! that a hang fails the test instead of stalling CI, and a loopback address where nothing
+//! listens.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+/// How long a test body may run before [`within`] fails it. Generous: the machine is shared and
+/// noisy, and this bound only exists to turn a hang into a failure.
+pub const GENEROUS: Duration = Duration::from_secs(60);
+
+/// Runs `body` on a thread of its own and returns what it returns. Fails the test if `body`
+/// panics (with its panic) or is still running after `limit`.
+///
+/// # Panics
+///
+/// When `body` panics (its panic is resumed) or is still running after `limit`.
+///
+/// # Examples
+///
+/// ```
+/// use fetchall_serve::testing::{GENEROUS, within};
+/// assert_eq!(within(GENEROUS, || 6 * 7), 42);
+/// ```
+pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        // The receiver is gone only if the test already failed on the time limit.
+        let _ = done.send(body());
+    });
+    match result.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("still running after {limit:?}: it hangs"),
+        Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("the test thread ended without a result"),
+        },
+    }
+}
+
+/// A loopback address where nothing listens: a port the OS handed out and that was closed again.
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub fn refused_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address")
+}
+
+/// `true` if `rx` receives within a short grace period. Used only to assert that something has
+/// NOT happened yet (a blocked submit, a line not printed), never to wait for something to
+/// happen: under load it can only say "not yet" wrongly in the passing direction.
+pub fn arrives_soon<T>(rx: &mpsc::Receiver<T>) -> bool {
+    rx.recv_timeout(Duration::from_millis(200)).is_ok()
+}
+
+/// A [`Server`](crate::Server) on a free loopback port, for a test.
+///
+/// # Panics
+///
+/// When the server cannot start.
+pub fn server() -> crate::Server {
+    crate::Server::start().expect("start the loopback server")
+}
