@@ -64,6 +64,7 @@ use self::clients::{CONNECTIONS_PER_AGENT, Clients};
 use self::socket::SocketConnector;
 
 mod clients;
+mod eyeballs;
 mod socket;
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
