@@ -56,16 +56,22 @@ use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    RustlsConnector, Transport,
+    RustlsConnector, SocksConnector, Transport,
 };
-use ureq::{Agent, Proxy, ProxyProtocol, ResponseExt, Timeout};
+use ureq::{Agent, Proxy, ResponseExt, Timeout};
 
 use self::clients::{CONNECTIONS_PER_AGENT, Clients};
+use self::forward::ForwardConnector;
 use self::socket::SocketConnector;
+use self::targets::Targets;
 
 mod clients;
 mod eyeballs;
+mod forward;
 mod socket;
+mod targets;
+
+pub use self::targets::{ConnectTo, ParseTargetError, Resolve};
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.
@@ -185,6 +191,11 @@ pub struct FetchOptions {
     /// The HTTP proxies, by URL scheme. Default [`Proxies::from_env`]: the environment
     /// variables curl reads.
     pub proxies: Proxies,
+    /// Addresses for host names, used instead of DNS: curl's `--resolve`. Default none.
+    pub resolve: Vec<Resolve>,
+    /// Where to connect instead of a URL's host and port: curl's `--connect-to`. Default none.
+    /// The request, the TLS server name and the certificate check stay the URL's.
+    pub connect_to: Vec<ConnectTo>,
     /// Idle keep-alive connections kept in total (after a redirect to another host, the request
     /// may keep one more, for that host). Default 128.
     pub max_idle_connections: usize,
@@ -205,6 +216,8 @@ impl Default for FetchOptions {
             headers: HeaderMap::new(),
             insecure: false,
             proxies: Proxies::from_env(),
+            resolve: Vec::new(),
+            connect_to: Vec::new(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
         }
@@ -298,6 +311,7 @@ impl Fetcher {
         let clients = Clients::new(
             config.build(),
             PhaseConnector::new(),
+            CachingResolver::new(Targets::new(options.resolve, options.connect_to)),
             options.max_idle_connections,
             options.max_idle_connections_per_host,
         );
@@ -650,11 +664,15 @@ impl std::error::Error for ParseStatusRangesError {}
 /// `*.` changes nothing), an IP address, or an IP network (`10.0.0.0/8`). Ports are not part of
 /// the match.
 ///
-/// Every request, `http://` ones included, reaches its proxy through a `CONNECT` tunnel, which is
-/// how ureq uses proxies; curl and Python instead send a plain-HTTP request to the proxy whole.
-/// A redirect keeps the proxy chosen for the URL it started from. A proxy other than `http://`
-/// or `https://` (SOCKS) is not supported: each URL that would use it fails with
-/// [`FetchError::UnusableProxy`], rather than go around it.
+/// Through an HTTP proxy (`http://`, or `https://` for TLS to the proxy), an `http://` URL is
+/// sent to the proxy whole, in absolute form (`GET http://host/path HTTP/1.1`), as curl and
+/// Python send it, and an `https://` URL goes through a `CONNECT` tunnel. Credentials in the
+/// proxy URL (`http://user:pass@proxy:3128`, percent-encoded) are sent as
+/// `Proxy-Authorization: Basic` either way. A SOCKS proxy is `socks5://` (fetchall resolves the
+/// host name and hands the proxy an address), `socks5h://` (the proxy resolves it), `socks4://`
+/// or `socks4a://`; SOCKS5 credentials in its URL are used too. A redirect keeps the proxy chosen
+/// for the URL it started from. A value that is none of these fails each URL that would use it
+/// with [`FetchError::UnusableProxy`], rather than go around the proxy.
 ///
 /// # Examples
 ///
@@ -770,9 +788,11 @@ impl Proxies {
 
 impl ProxyVar {
     fn new((var, value): (&'static str, String)) -> ProxyVar {
+        let value_scheme = value.trim().split_once("://").map(|(scheme, _)| scheme);
+        // ureq also takes `socks://` for SOCKS5, which curl does not document: left out.
         let proxy = Proxy::new(value.trim())
             .ok()
-            .filter(|p| matches!(p.protocol(), ProxyProtocol::Http | ProxyProtocol::Https));
+            .filter(|_| value_scheme != Some("socks"));
         ProxyVar { var, value, proxy }
     }
 }
@@ -1036,7 +1056,8 @@ pub enum FetchError {
     /// Anything else ureq reported.
     Other(ureq::Error),
     /// The proxy set for the URL's scheme cannot be used, so nothing was contacted:
-    /// `unusable proxy in ALL_PROXY: 'socks5://h:1080' (only http:// and https:// proxies are supported)`.
+    /// `unusable proxy in ALL_PROXY: 'ftp://h:21' (a proxy is http://, https://, socks4://,
+    /// socks4a://, socks5:// or socks5h://)`.
     UnusableProxy {
         /// The environment variable it came from.
         var: &'static str,
@@ -1202,7 +1223,8 @@ impl fmt::Display for FetchError {
             FetchError::Other(e) => f.write_str(&one_line(&e.to_string())),
             FetchError::UnusableProxy { var, value } => write!(
                 f,
-                "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
+                "unusable proxy in {var}: {} (a proxy is http://, https://, socks4://, socks4a://, \
+                 socks5:// or socks5h://)",
                 repr(value)
             ),
             FetchError::Retried { attempts, last } => {
@@ -1380,11 +1402,20 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// ureq's default connector chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for
-/// `https`), with [`SocketConnector`] for ureq's TCP connector.
+/// ureq's default connector chain (a SOCKS proxy or an HTTP `CONNECT` proxy when configured,
+/// TCP, rustls for `https`), with [`SocketConnector`] for ureq's TCP connector, and first
+/// [`ForwardConnector`], which sends `http://` URLs to an HTTP proxy whole.
 type Chain = ChainedConnector<
     (),
-    ChainedConnector<(), ChainedConnector<(), (), ConnectProxyConnector>, SocketConnector>,
+    ChainedConnector<
+        (),
+        ChainedConnector<
+            (),
+            ChainedConnector<(), ChainedConnector<(), (), ForwardConnector>, SocksConnector>,
+            ConnectProxyConnector,
+        >,
+        SocketConnector,
+    >,
     RustlsConnector,
 >;
 
@@ -1402,7 +1433,9 @@ struct PhaseConnector(Arc<Chain>);
 impl PhaseConnector {
     fn new() -> PhaseConnector {
         let chain =
-            ().chain(ConnectProxyConnector::default())
+            ().chain(ForwardConnector::new())
+                .chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
                 .chain(SocketConnector)
                 .chain(RustlsConnector::default());
         PhaseConnector(Arc::new(chain))
@@ -1615,9 +1648,13 @@ impl std::error::Error for LookupFailed {
 ///   interrupted. Requests for a host whose lookup is under way wait for that one.
 ///
 /// Clones share the cache.
+///
+/// Before any of that, the fetcher's `--resolve` and `--connect-to` entries ([`Targets`]) are
+/// applied.
 #[derive(Debug, Default, Clone)]
 struct CachingResolver {
     hosts: Arc<Mutex<HashMap<String, Entry>>>,
+    targets: Arc<Targets>,
 }
 
 #[derive(Debug)]
@@ -1657,6 +1694,13 @@ impl Pending {
 }
 
 impl CachingResolver {
+    fn new(targets: Targets) -> CachingResolver {
+        CachingResolver {
+            hosts: Arc::default(),
+            targets: Arc::new(targets),
+        }
+    }
+
     /// The addresses of `host`, from the cache or from a lookup that must end within `wait`.
     fn lookup(&self, host: &str, wait: Duration) -> Result<Arc<[IpAddr]>, ureq::Error> {
         let (pending, start) = {
@@ -1747,12 +1791,15 @@ fn lookup_failed(e: Arc<io::Error>) -> ureq::Error {
     ureq::Error::Other(Box::new(LookupFailed(e)))
 }
 
-/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI.
+/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI, or of a SOCKS
+/// proxy's.
 fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     let bad = || ureq::Error::BadUri(uri.to_string());
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
         Some("https") => 443,
+        // A SOCKS proxy's own URI: ureq has the resolver look its host up too.
+        Some("socks4" | "socks4a" | "socks5" | "socks5h") => 1080,
         _ => return Err(bad()),
     };
     let host = uri.host().ok_or_else(bad)?;
@@ -1771,14 +1818,23 @@ impl Resolver for CachingResolver {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let (host, port) = host_and_port(uri)?;
+        // ureq asks for a proxy's own address with the proxy's URI: `--connect-to` is for the
+        // URLs, as in curl, and `--resolve` for every name.
+        let is_proxy = config.proxy().is_some_and(|proxy| proxy.uri() == uri);
+        let (host, port) = if is_proxy {
+            (host, port)
+        } else {
+            self.targets.connect_to(host, port)
+        };
         let literal: [IpAddr; 1];
         let looked_up: Arc<[IpAddr]>;
-        let ips: &[IpAddr] = match host.parse::<IpAddr>() {
-            Ok(ip) => {
+        let ips: &[IpAddr] = match (self.targets.addresses(host, port), host.parse::<IpAddr>()) {
+            (Some(given), _) => given,
+            (None, Ok(ip)) => {
                 literal = [ip];
                 &literal
             }
-            Err(_) => {
+            (None, Err(_)) => {
                 looked_up = self.lookup(host, *timeout.after)?;
                 &looked_up
             }
@@ -1806,6 +1862,7 @@ impl Resolver for CachingResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ureq::ProxyProtocol;
 
     fn exchange(e: ureq::Error) -> String {
         classify(e, Stage::Exchange, Duration::from_millis(1500)).to_string()
@@ -2225,17 +2282,35 @@ mod tests {
 
     #[test]
     fn an_unusable_proxy_is_an_error_only_where_it_applies() {
-        let p = proxies(&[("all_proxy", "socks5://s:1080"), ("no_proxy", "direct")]);
+        let p = proxies(&[("all_proxy", "ftp://s:21"), ("no_proxy", "direct")]);
         assert_eq!(
             picked(&p, "http://a/").as_deref(),
             Some(
-                "unusable proxy in all_proxy: 'socks5://s:1080' \
-                 (only http:// and https:// proxies are supported)"
+                "unusable proxy in all_proxy: 'ftp://s:21' (a proxy is http://, https://, \
+                 socks4://, socks4a://, socks5:// or socks5h://)"
             )
         );
         assert_eq!(picked(&p, "http://direct/"), None);
+        let p = proxies(&[("all_proxy", "socks://s:1080")]);
+        assert!(picked(&p, "http://a/").is_some_and(|e| e.starts_with("unusable proxy")));
         let p = proxies(&[("http_proxy", "http://[bad")]);
         assert!(picked(&p, "http://a/").is_some_and(|e| e.starts_with("unusable proxy")));
+    }
+
+    #[test]
+    fn socks_proxies_are_taken_as_curl_takes_them() {
+        for (value, protocol, resolves_locally) in [
+            ("socks5://127.0.0.1:1080", ProxyProtocol::Socks5, true),
+            ("socks5h://127.0.0.1:1080", ProxyProtocol::Socks5h, false),
+            ("socks4://127.0.0.1:1080", ProxyProtocol::Socks4, true),
+            ("socks4a://127.0.0.1:1080", ProxyProtocol::Socks4A, false),
+        ] {
+            let p = proxies(&[("all_proxy", value)]);
+            let uri: Uri = "https://a.test/".parse().expect("test URL");
+            let proxy = p.select(&uri).expect("usable").expect("a proxy");
+            assert_eq!(proxy.protocol(), protocol, "{value}");
+            assert_eq!(proxy.resolve_target(), resolves_locally, "{value}");
+        }
     }
 
     #[test]

@@ -115,9 +115,9 @@ mod wait;
 
 pub use executor::{Executor, Map, Sequential};
 pub use fetch::{
-    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, ParseStatusRangesError, Phase, Proxies, RETRY_BASE_DELAY,
-    RETRY_MAX_DELAY, StatusRanges, load_url,
+    ConnectTo, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError,
+    FetchOptions, Fetcher, Method, Page, ParseStatusRangesError, ParseTargetError, Phase, Proxies,
+    RETRY_BASE_DELAY, RETRY_MAX_DELAY, Resolve, StatusRanges, load_url,
 };
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};

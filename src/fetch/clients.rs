@@ -43,18 +43,19 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    /// `config` is every agent's; `max_idle` and `max_idle_per_host` bound the agents kept
+    /// `config`, `connector` and `resolver` are every agent's; `max_idle` and `max_idle_per_host` bound the agents kept
     /// between requests, in total and per host.
     pub(super) fn new(
         config: Config,
         connector: PhaseConnector,
+        resolver: CachingResolver,
         max_idle: usize,
         max_idle_per_host: usize,
     ) -> Clients {
         Clients {
             config,
             connector,
-            resolver: CachingResolver::default(),
+            resolver,
             max_idle,
             max_idle_per_host,
             idle: Mutex::new(Idle::default()),
