@@ -180,6 +180,8 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
     options.accept = args.accept.clone();
     options.max_redirects = args.max_redirects;
     options.insecure = args.insecure;
+    options.resolve = args.resolve.clone();
+    options.connect_to = args.connect_to.clone();
     if args.insecure {
         tracing::warn!("--insecure: TLS certificates and host names are not verified");
     }
