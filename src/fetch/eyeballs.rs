@@ -95,7 +95,10 @@ fn race(addrs: &[SocketAddr], deadline: Option<Instant>, delay: Duration) -> io:
                     next_at = now + delay;
                 }
                 // No socket or no thread: a failed attempt, so the next starts at once.
-                Err(e) => last_error = Some(e),
+                Err(e) => {
+                    last_error = Some(e);
+                    next_at = now;
+                }
             }
             next += 1;
             continue;
