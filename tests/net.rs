@@ -147,6 +147,9 @@ const MAX_CONNECTIONS: usize = 16;
 /// How many requests one proxy connection answers at most: the serving loop is bounded.
 const MAX_REQUESTS: usize = 16;
 
+/// The longest request head read: the reading loop is bounded too.
+const MAX_HEAD: usize = 16 * 1024;
+
 impl Loopback {
     fn start<F>(handle: F) -> Loopback
     where
@@ -212,7 +215,7 @@ fn recording_proxy(client: TcpStream, seen: &Sender<String>) -> io::Result<()> {
     let mut client = client;
     for _ in 0..MAX_REQUESTS {
         let mut head = String::new();
-        while !head.ends_with("\r\n\r\n") {
+        while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
             if reader.read_line(&mut head)? == 0 {
                 return Ok(());
             }
