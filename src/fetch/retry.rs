@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ureq::http::HeaderMap;
 use ureq::http::header::RETRY_AFTER;
@@ -59,69 +59,24 @@ fn backoff(retry: u32, random: u64) -> Duration {
     half + Duration::from_nanos(random % (spread + 1))
 }
 
-/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP date (the IMF-fixdate
-/// form, `Sun, 06 Nov 1994 08:49:37 GMT`) counted from `now`. The two obsolete date forms that
-/// RFC 9110 still asks recipients to accept count as no header.
+/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP date counted from `now`
+/// (a date already past asks for no wait). The date may take any of the three forms RFC 9110
+/// asks recipients to accept: `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate), `Sunday,
+/// 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994` (asctime).
 pub(super) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is longer than any deadline.
         return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
-    let at = http_date(value)?;
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Parses an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(text: &str) -> Option<SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let number = |text: &str, digits: usize| -> Option<u64> {
-        let all_digits = text.len() == digits && text.bytes().all(|b| b.is_ascii_digit());
-        all_digits.then(|| text.parse().ok()).flatten()
-    };
-    let words: Vec<&str> = text.split(' ').collect();
-    let [weekday, day, month, year, time, "GMT"] = words[..] else {
-        return None;
-    };
-    let (day, year) = (number(day, 2)?, number(year, 4)?);
-    let month = MONTHS.iter().position(|m| *m == month)? as u64 + 1;
-    let hms: Vec<&str> = time.split(':').collect();
-    let [h, m, s] = hms[..] else {
-        return None;
-    };
-    let (h, m, s) = (number(h, 2)?, number(m, 2)?, number(s, 2)?);
-    let valid = weekday.len() == 4
-        && weekday.ends_with(',')
-        && (1..=31).contains(&day)
-        && year >= 1970
-        && h < 24
-        && m < 60
-        && s <= 60;
-    if !valid {
-        return None;
-    }
-    let seconds = days_since_epoch(year, month, day) * 86_400 + h * 3600 + m * 60 + s;
-    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
-}
-
-/// Days from 1970-01-01 to the given date of the Gregorian calendar, for years from 1970.
-///
-/// Counting from 1 March makes the leap day the last day of the counted year, so the days
-/// before a month follow one formula: `(153 * m + 2) / 5` for months numbered from March = 0.
-fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let leap_days = year / 4 - year / 100 + year / 400;
-    // 719_468 days from 0000-03-01 to 1970-01-01.
-    year * 365 + leap_days + day_of_year - 719_468
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
     use ureq::http::HeaderValue;
 
     fn seconds(n: u64) -> SystemTime {
@@ -129,26 +84,36 @@ mod tests {
     }
 
     #[test]
-    fn http_dates_are_imf_fixdates() {
+    fn http_dates_take_all_three_forms() {
+        let now = seconds(784_111_777 - 30);
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                retry_after_header(form, now),
+                Some(Duration::from_secs(30)),
+                "{form}"
+            );
+        }
         for (text, unix) in [
-            ("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777),
             ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
             ("Tue, 29 Feb 2000 12:00:00 GMT", 951_825_600),
             ("Mon, 01 Mar 2100 00:00:00 GMT", 4_107_542_400),
         ] {
-            assert_eq!(http_date(text), Some(seconds(unix)), "{text}");
+            let at = retry_after_header(text, seconds(0)).map(|d| seconds(d.as_secs()));
+            assert_eq!(at, Some(seconds(unix)), "{text}");
         }
-        for obsolete_or_wrong in [
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun Nov  6 08:49:37 1994",
+        for wrong in [
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 6 Nov 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 06 Nov 1969 08:49:37 GMT",
-            "",
+            "Mon, 06 Nov 1994 08:49:37 GMT",
         ] {
-            assert_eq!(http_date(obsolete_or_wrong), None, "{obsolete_or_wrong}");
+            assert_eq!(retry_after_header(wrong, now), None, "{wrong}");
         }
     }
 
