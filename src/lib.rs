@@ -8,7 +8,8 @@
 //!
 //! ```no_run
 //! use std::collections::HashMap;
-//! use fetchall::{as_completed, repr, Executor, FetchOptions, Fetcher, ThreadPool};
+//! use fetchall::fetch::{FetchOptions, Fetcher};
+//! use fetchall::{as_completed, repr, Executor, ThreadPool};
 //!
 //! let urls = [
 //!     "http://www.foxnews.com/",
@@ -64,7 +65,7 @@
 //! | exception raised in `fn` | [`TaskError::Panicked`] |
 //! | `RuntimeError` on submit after shutdown | impossible: `shutdown` consumes the pool |
 //! | the two deadlock programs hang | [`TaskError::Deadlock`], or the waiting worker runs the task itself |
-//! | `load_url(url, timeout)` | [`Fetcher::load_url`], with [`FetchOptions::timeout`] a total deadline |
+//! | `load_url(url, timeout)` | [`fetch::Fetcher::load_url`], with [`fetch::FetchOptions::timeout`] a total deadline |
 //! | `'%r' % url` | [`repr`] |
 //!
 //! # Shutdown and panics
@@ -90,7 +91,8 @@
 //!
 //! # Fetching
 //!
-//! [`Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
+//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`; the
+//! pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
 //! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
 //! socket operation, so a server that drips a byte a second can hold it for hours), the body
 //! counted while it streams and never buffered, and errors worded like urllib's.
@@ -104,7 +106,7 @@
 #![warn(missing_debug_implementations)]
 
 mod executor;
-mod fetch;
+pub mod fetch;
 mod graph;
 mod handle;
 mod pool;
@@ -114,11 +116,6 @@ mod repr;
 mod wait;
 
 pub use executor::{Executor, Map, Sequential};
-pub use fetch::{
-    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, ParseStatusRangesError, Phase, Proxies, RETRY_BASE_DELAY,
-    RETRY_MAX_DELAY, StatusRanges, load_url,
-};
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};
 #[cfg(feature = "rayon")]
