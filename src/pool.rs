@@ -1,4 +1,4 @@
-//! The hand-written fixed-size thread pool: [`ThreadPool`], its [`Builder`], and the worker loop.
+//! The hand-written thread pool: [`ThreadPool`], [`Builder::build`], and the worker loop.
 //!
 //! The queue is a `VecDeque` of task references behind one `Mutex`, with two `Condvar`s: workers
 //! sleep on `work` while it is empty, and submitters sleep on `space` while a bounded queue is
@@ -7,271 +7,26 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
+use crate::builder::{Builder, Config, Initializer, broken_message, run_initializer};
+use crate::error::{BuildError, TaskError};
 use crate::executor::Executor;
 use crate::graph::{self, PoolInfo};
-use crate::handle::{JobRef, Task, TaskError, TaskHandle, panic_message};
-
-/// An initializer, with its error already turned into text.
-type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync + 'static>;
-
-/// Python 3.8+'s default `max_workers`: `min(32, os.cpu_count() + 4)`, with
-/// [`std::thread::available_parallelism`] for the CPU count (1 if it cannot be read).
-///
-/// # Examples
-///
-/// ```
-/// let n = fetchall::default_workers();
-/// assert!((5..=32).contains(&n));
-/// ```
-pub fn default_workers() -> usize {
-    let cpus = thread::available_parallelism().map_or(1, usize::from);
-    (cpus + 4).min(32)
-}
-
-/// Why [`Builder::build`] could not make a pool.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// `num_threads(0)`: Python raises `ValueError("max_workers must be greater than 0")`.
-    ZeroWorkers,
-    /// `queue_bound(0)`: a queue that can hold nothing would block every submit.
-    ZeroQueueBound,
-    /// The operating system refused to start a worker thread.
-    Spawn(std::io::Error),
-    /// The rayon backend could not be built.
-    #[cfg(feature = "rayon")]
-    Rayon(rayon::ThreadPoolBuildError),
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
-            BuildError::ZeroQueueBound => f.write_str("queue bound must be greater than 0"),
-            BuildError::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
-            #[cfg(feature = "rayon")]
-            BuildError::Rayon(e) => write!(f, "could not build the rayon pool: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BuildError::Spawn(e) => Some(e),
-            #[cfg(feature = "rayon")]
-            BuildError::Rayon(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// Configures a [`ThreadPool`] (or, with feature `rayon`, a `RayonPool`): Python's
-/// `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)`, plus a queue bound.
-///
-/// # Examples
-///
-/// ```
-/// use fetchall::{Executor, ThreadPool};
-///
-/// let pool = ThreadPool::builder()
-///     .num_threads(2)
-///     .thread_name_prefix("fetch")
-///     .build()?;
-/// let name = pool.submit(|| std::thread::current().name().map(str::to_owned));
-/// assert!(name.join().unwrap().unwrap().starts_with("fetch_"));
-/// # Ok::<(), fetchall::BuildError>(())
-/// ```
-#[derive(Clone, Default)]
-pub struct Builder {
-    num_threads: Option<usize>,
-    prefix: Option<String>,
-    initializer: Option<Initializer>,
-    queue_bound: Option<usize>,
-}
-
-static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
+use crate::handle::TaskHandle;
+use crate::task::JobRef;
 
 impl Builder {
-    /// A builder with Python's defaults.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// The number of worker threads: Python's `max_workers`. Defaults to [`default_workers`].
-    pub fn num_threads(mut self, n: usize) -> Builder {
-        self.num_threads = Some(n);
-        self
-    }
-
-    /// Names workers `{prefix}_{i}`, `i` counting from 0: Python's `thread_name_prefix`.
-    /// Without it they are `ThreadPoolExecutor-{n}_{i}`, `n` counting pools, as in Python.
-    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
-        self.prefix = Some(prefix.into());
-        self
-    }
-
-    /// Runs `init` once at the start of each worker thread: Python's `initializer`.
-    ///
-    /// If it returns an error or panics, the pool is *broken*: every task still queued and every
-    /// later submit resolves to [`TaskError::BrokenPool`], as Python's `BrokenThreadPool`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fetchall::{Executor, TaskError, ThreadPool};
-    ///
-    /// let pool = ThreadPool::builder()
-    ///     .num_threads(1)
-    ///     .initializer(|| Err("no database"))
-    ///     .build()?;
-    /// let task = pool.submit(|| 1);
-    /// assert!(matches!(task.join(), Err(TaskError::BrokenPool(why)) if why.contains("no database")));
-    /// # Ok::<(), fetchall::BuildError>(())
-    /// ```
-    pub fn initializer<F, E>(mut self, init: F) -> Builder
-    where
-        F: Fn() -> Result<(), E> + Send + Sync + 'static,
-        E: fmt::Display,
-    {
-        self.initializer = Some(Arc::new(move || init().map_err(|e| e.to_string())));
-        self
-    }
-
-    /// Makes [`submit`](Executor::submit) block while `bound` tasks are queued (not counting
-    /// running ones): back-pressure, so that a producer of millions of tasks runs in constant
-    /// memory. Without it the queue is unbounded, as in Python.
-    ///
-    /// A worker of the pool that submits to its own full queue runs the task itself instead of
-    /// blocking (Java's `CallerRunsPolicy`), since every worker blocking there would deadlock.
-    pub fn queue_bound(mut self, bound: usize) -> Builder {
-        self.queue_bound = Some(bound);
-        self
-    }
-
-    /// Starts the pool.
+    /// Starts a [`ThreadPool`] with these settings.
     ///
     /// # Errors
     ///
     /// [`BuildError::ZeroWorkers`] for `num_threads(0)`, [`BuildError::ZeroQueueBound`] for
     /// `queue_bound(0)`, [`BuildError::Spawn`] if a thread cannot be started.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        let config = self.validate()?;
-        let shared = Arc::new(Shared {
-            info: config.info.clone(),
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                closed: false,
-                idle: 0,
-                idle_notified: 0,
-                spinning: 0,
-                blocked: 0,
-                blocked_notified: 0,
-            }),
-            work: Condvar::new(),
-            space: Condvar::new(),
-            bound: self.queue_bound,
-        });
-        let mut workers = Vec::with_capacity(config.threads.len());
-        for (id, name) in config.threads {
-            let for_worker = shared.clone();
-            let init = self.initializer.clone();
-            let spawned = thread::Builder::new()
-                .name(name)
-                .spawn(move || worker_loop(id, &for_worker, init.as_ref()));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    // Stop the workers already started before reporting.
-                    drop(ThreadPool {
-                        shared,
-                        workers,
-                        num_threads: 0,
-                    });
-                    return Err(BuildError::Spawn(e));
-                }
-            }
-        }
-        let num_threads = workers.len();
-        Ok(ThreadPool {
-            shared,
-            workers,
-            num_threads,
-        })
+        ThreadPool::start(self.into_config()?)
     }
-
-    /// Checks the settings and names the threads; shared with the rayon backend.
-    pub(crate) fn validate(&self) -> Result<Config, BuildError> {
-        let n = self.num_threads.unwrap_or_else(default_workers);
-        if n == 0 {
-            return Err(BuildError::ZeroWorkers);
-        }
-        if self.queue_bound == Some(0) {
-            return Err(BuildError::ZeroQueueBound);
-        }
-        let prefix = self.prefix.clone().unwrap_or_else(|| {
-            format!(
-                "ThreadPoolExecutor-{}",
-                NEXT_POOL.fetch_add(1, Ordering::Relaxed)
-            )
-        });
-        let threads: Vec<(u64, String)> = (0..n)
-            .map(|i| (graph::new_thread_id(), format!("{prefix}_{i}")))
-            .collect();
-        Ok(Config {
-            info: PoolInfo::new(prefix, threads.clone()),
-            threads,
-        })
-    }
-
-    #[cfg(feature = "rayon")]
-    pub(crate) fn initializer_fn(&self) -> Option<Initializer> {
-        self.initializer.clone()
-    }
-
-    #[cfg(feature = "rayon")]
-    pub(crate) fn bound(&self) -> Option<usize> {
-        self.queue_bound
-    }
-}
-
-/// A validated [`Builder`]: the pool's graph entry and each worker's (id, name).
-pub(crate) struct Config {
-    pub(crate) info: Arc<PoolInfo>,
-    pub(crate) threads: Vec<(u64, String)>,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("num_threads", &self.num_threads)
-            .field("thread_name_prefix", &self.prefix)
-            .field("initializer", &self.initializer.is_some())
-            .field("queue_bound", &self.queue_bound)
-            .finish()
-    }
-}
-
-/// Runs the initializer on a new worker; `Err(why)` if it failed or panicked.
-pub(crate) fn run_initializer(init: Option<&Initializer>) -> Result<(), String> {
-    let Some(init) = init else { return Ok(()) };
-    match panic::catch_unwind(AssertUnwindSafe(|| init())) {
-        Ok(result) => result,
-        Err(payload) => Err(format!(
-            "initializer panicked: {}",
-            panic_message(&*payload)
-        )),
-    }
-}
-
-/// The message every task of a broken pool gets, worded after Python's.
-pub(crate) fn broken_message(why: &str) -> String {
-    format!("a worker initializer failed, the pool is not usable anymore: {why}")
 }
 
 /// How many times an idle worker yields and looks at the queue again before it sleeps. A worker
@@ -427,7 +182,8 @@ fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
 ///
 /// Dropping the pool is Python's `with ThreadPoolExecutor() as executor:` block ending: it stops
 /// taking tasks, lets every queued task run, and joins every worker, so no thread outlives it.
-/// [`shutdown`](Self::shutdown) gives Python's `wait` and `cancel_futures` choices.
+/// [`shutdown`](Self::shutdown) does the same explicitly, [`shutdown_now`](Self::shutdown_now)
+/// cancels the queued tasks first, and [`detach`](Self::detach) does not wait.
 ///
 /// # Panic handling
 ///
@@ -459,14 +215,71 @@ impl ThreadPool {
         Builder::new()
     }
 
-    /// Shuts the pool down: Python's `executor.shutdown(wait, cancel_futures)`.
+    fn start(config: Config) -> Result<ThreadPool, BuildError> {
+        let info = PoolInfo::new(config.prefix.clone(), config.max_workers);
+        let shared = Arc::new(Shared {
+            info: info.clone(),
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                closed: false,
+                idle: 0,
+                idle_notified: 0,
+                spinning: 0,
+                blocked: 0,
+                blocked_notified: 0,
+            }),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            bound: config.queue_bound,
+        });
+        let mut pool = ThreadPool {
+            shared,
+            workers: Vec::new(),
+            num_threads: config.max_workers,
+        };
+        for i in 0..config.max_workers {
+            let (id, name) = (graph::new_thread_id(), config.thread_name(i));
+            info.add_worker(id, name.clone());
+            let for_worker = pool.shared.clone();
+            let init = config.initializer.clone();
+            let spawned = thread::Builder::new()
+                .name(name)
+                .spawn(move || worker_loop(id, &for_worker, init.as_ref()));
+            match spawned {
+                Ok(handle) => pool.workers.push(handle),
+                // Dropping the pool stops the workers already started.
+                Err(e) => return Err(BuildError::Spawn(e)),
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Shuts the pool down and waits: Python's `executor.shutdown(wait=True)`, and what dropping
+    /// the pool does (the end of Python's `with` block).
     ///
-    /// No task can be submitted afterwards, since this consumes the pool. With `cancel_futures`,
-    /// tasks still queued are cancelled (their handles resolve to [`TaskError::Cancelled`]);
-    /// otherwise they still run. With `wait`, this returns once every worker has exited; without
-    /// it, it returns at once and the workers exit by themselves when the queue is empty.
-    /// Dropping the pool is `shutdown(true, false)`. Called from one of the pool's own workers,
-    /// it does not wait for that worker (which would wait on itself).
+    /// No task can be submitted afterwards, since this consumes the pool. Tasks still queued
+    /// run; this returns once every worker has exited. Called from one of the pool's own
+    /// workers, it does not wait for that worker (which would wait on itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let queued: Vec<_> = (0..10).map(|i| pool.submit(move || i)).collect();
+    /// pool.shutdown();
+    /// assert!(queued.iter().all(|h| h.is_finished()));
+    /// ```
+    pub fn shutdown(mut self) {
+        self.stop(Stop::Wait);
+    }
+
+    /// Cancels the tasks still queued, then shuts down and waits for the running ones: Python's
+    /// `executor.shutdown(wait=True, cancel_futures=True)`.
+    ///
+    /// The cancelled tasks' handles resolve to [`TaskError::Cancelled`]. A task counts as
+    /// running once a worker has taken it from the queue.
     ///
     /// # Examples
     ///
@@ -475,29 +288,49 @@ impl ThreadPool {
     /// use fetchall::{Executor, TaskError, ThreadPool};
     ///
     /// let pool = ThreadPool::new(1);
-    /// let (release, gate) = mpsc::channel::<()>();
     /// let (started_tx, started) = mpsc::channel();
-    /// let running = pool.submit(move || { started_tx.send(()).unwrap(); gate.recv().is_ok() });
+    /// let running = pool.submit(move || started_tx.send(()).is_ok());
     /// started.recv().unwrap();
     /// let queued = pool.submit(|| 2);
-    /// // Cancel what is queued, and return without waiting for the running task.
-    /// pool.shutdown(false, true);
-    /// assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    /// pool.shutdown_now();
+    /// assert_eq!(running.join(), Ok(true));
+    /// assert!(matches!(queued.join(), Ok(2) | Err(TaskError::Cancelled)));
+    /// ```
+    #[doc(alias = "cancel_futures")]
+    pub fn shutdown_now(mut self) {
+        self.cancel_pending();
+        self.stop(Stop::Wait);
+    }
+
+    /// Shuts the pool down without waiting: Python's `executor.shutdown(wait=False)`.
+    ///
+    /// Returns at once. Queued tasks still run (call [`cancel_pending`](Executor::cancel_pending)
+    /// first to spare them), and the workers exit by themselves once the queue is empty; they are
+    /// not joined, so they may outlive the pool. This is how a program that is about to exit
+    /// leaves tasks stuck in long calls behind instead of waiting for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || gate.recv().is_ok());
+    /// pool.detach(); // returns although the task is blocked
     /// release.send(()).unwrap();
     /// assert_eq!(running.join(), Ok(true));
     /// ```
-    pub fn shutdown(mut self, wait: bool, cancel_futures: bool) {
-        if cancel_futures {
-            self.cancel_pending();
-        }
-        self.shutdown_inner(wait);
+    pub fn detach(mut self) {
+        self.stop(Stop::Detach);
     }
 
-    fn shutdown_inner(&mut self, wait: bool) {
+    fn stop(&mut self, how: Stop) {
         self.shared.close();
         let me = thread::current().id();
         for worker in self.workers.drain(..) {
-            if wait && worker.thread().id() != me {
+            if how == Stop::Wait && worker.thread().id() != me {
                 // A worker cannot panic (tasks' panics are caught), and there is nothing to do
                 // about one that did while shutting down; Drop must not panic.
                 let _ = worker.join();
@@ -518,7 +351,7 @@ impl Executor for ThreadPool {
         T: Send + 'static,
     {
         let shared = &*self.shared;
-        let (handle, job) = Task::create(f, Some(shared.info.clone()));
+        let (handle, job) = TaskHandle::queued(f, Some(shared.info.clone()));
         let mut q = shared.lock();
         if let Some(bound) = shared.bound {
             while q.jobs.len() >= bound && !q.closed {
@@ -560,6 +393,18 @@ impl Executor for ThreadPool {
         self.num_threads
     }
 
+    fn shutdown(self) {
+        ThreadPool::shutdown(self);
+    }
+
+    fn shutdown_now(self) {
+        ThreadPool::shutdown_now(self);
+    }
+
+    fn detach(self) {
+        ThreadPool::detach(self);
+    }
+
     fn cancel_pending(&self) -> usize {
         let jobs = self.shared.drain();
         jobs.into_iter()
@@ -571,8 +416,15 @@ impl Executor for ThreadPool {
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.shutdown_inner(true);
+        self.stop(Stop::Wait);
     }
+}
+
+/// Whether stopping the pool joins its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Wait,
+    Detach,
 }
 
 impl fmt::Debug for ThreadPool {

@@ -356,7 +356,7 @@ fn shutdown_waits_for_queued_tasks_to_run() {
     within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         open.send(()).unwrap();
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert_eq!(running.join(), Ok(true));
         let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
         assert_eq!(values, [Ok(0), Ok(1), Ok(2)]);
@@ -364,13 +364,13 @@ fn shutdown_waits_for_queued_tasks_to_run() {
 }
 
 #[test]
-fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones() {
+fn shutdown_now_cancels_queued_tasks_and_waits_for_running_ones() {
     within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         // Open the gate only once the last queued task is resolved, i.e. by the cancellation
         // inside shutdown, so the worker cannot reach the queued tasks first.
         queued[2].add_done_callback(move |_| open.send(()).unwrap());
-        pool.shutdown(true, true);
+        pool.shutdown_now();
         assert_eq!(running.join(), Ok(true));
         let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
         assert_eq!(values, vec![Err(TaskError::Cancelled); 3]);
@@ -378,12 +378,12 @@ fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones(
 }
 
 #[test]
-fn shutdown_without_wait_returns_while_tasks_run() {
+fn detach_returns_while_tasks_run() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, running) = hold_worker(&pool);
         let queued = pool.submit(|| "still runs");
-        pool.shutdown(false, false); // must not wait for the gated task
+        pool.detach(); // must not wait for the gated task
         open.send(()).unwrap();
         assert_eq!(running.join(), Ok(true));
         assert_eq!(queued.join(), Ok("still runs"));
