@@ -54,6 +54,7 @@ pub struct Builder {
     prefix: Option<String>,
     initializer: Option<Initializer>,
     queue_bound: Option<usize>,
+    stack_size: Option<usize>,
 }
 
 static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
@@ -115,6 +116,17 @@ impl Builder {
         self
     }
 
+    /// The stack size of each worker thread, in bytes: rayon's `ThreadPoolBuilder::stack_size`,
+    /// rust-threadpool's `thread_stack_size`. Without it, std's default (2 MiB, or
+    /// `RUST_MIN_STACK`). Python has `threading.stack_size()` for the whole process instead.
+    ///
+    /// A smaller stack lets a pool of many blocking threads fit in less memory. A thread the
+    /// system cannot give this much stack does not start: see [`TaskError::Spawn`].
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
     /// Checks the settings and fills in the defaults, numbering the pool (Python's counter) if
     /// it has no name of its own; shared with the rayon backend.
     pub(crate) fn into_config(self) -> Result<Config, BuildError> {
@@ -131,11 +143,16 @@ impl Builder {
                 NEXT_POOL.fetch_add(1, Ordering::Relaxed)
             )
         });
+        // std panics on a thread name with a NUL byte; refuse it here instead.
+        if prefix.contains('\0') {
+            return Err(BuildError::NulInName);
+        }
         Ok(Config {
             max_workers,
             prefix,
             initializer: self.initializer,
             queue_bound: self.queue_bound,
+            stack_size: self.stack_size,
         })
     }
 }
@@ -147,6 +164,7 @@ pub(crate) struct Config {
     pub(crate) prefix: String,
     pub(crate) initializer: Option<Initializer>,
     pub(crate) queue_bound: Option<usize>,
+    pub(crate) stack_size: Option<usize>,
 }
 
 impl Config {
@@ -163,6 +181,7 @@ impl fmt::Debug for Builder {
             .field("thread_name_prefix", &self.prefix)
             .field("initializer", &self.initializer.is_some())
             .field("queue_bound", &self.queue_bound)
+            .field("stack_size", &self.stack_size)
             .finish()
     }
 }

@@ -28,6 +28,10 @@ pub enum TaskError {
     /// the task is queued on a pool whose every worker is blocked for good. The string names the
     /// chain. Python has no such error: its programs hang instead.
     Deadlock(String),
+    /// The pool had no thread at all, needed one for this task, and the system refused to start
+    /// it (the string says why); the task did not run. (A pool that has threads queues the task
+    /// for them instead.) Python's `submit` raises `RuntimeError("can't start new thread")`.
+    Spawn(String),
 }
 
 impl fmt::Display for TaskError {
@@ -38,6 +42,7 @@ impl fmt::Display for TaskError {
             TaskError::Timeout => f.write_str("timed out waiting for the task"),
             TaskError::BrokenPool(why) => write!(f, "broken pool: {why}"),
             TaskError::Deadlock(chain) => write!(f, "deadlock: {chain}"),
+            TaskError::Spawn(why) => write!(f, "could not start a worker thread: {why}"),
         }
     }
 }
@@ -52,8 +57,8 @@ pub enum BuildError {
     ZeroWorkers,
     /// `queue_bound(0)`: a queue that can hold nothing would block every submit.
     ZeroQueueBound,
-    /// The operating system refused to start a worker thread.
-    Spawn(std::io::Error),
+    /// The thread name prefix holds a NUL byte, which no thread name may.
+    NulInName,
     /// The rayon backend could not be built.
     #[cfg(feature = "rayon")]
     Rayon(rayon::ThreadPoolBuildError),
@@ -64,7 +69,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
             BuildError::ZeroQueueBound => f.write_str("queue bound must be greater than 0"),
-            BuildError::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
+            BuildError::NulInName => f.write_str("thread name prefix contains a NUL byte"),
             #[cfg(feature = "rayon")]
             BuildError::Rayon(e) => write!(f, "could not build the rayon pool: {e}"),
         }
@@ -74,7 +79,6 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Spawn(e) => Some(e),
             #[cfg(feature = "rayon")]
             BuildError::Rayon(e) => Some(e),
             _ => None,
@@ -134,6 +138,7 @@ mod tests {
             TaskError::Timeout,
             TaskError::BrokenPool("b".into()),
             TaskError::Deadlock("d".into()),
+            TaskError::Spawn("s".into()),
         ] {
             let s = e.to_string();
             assert!(s.starts_with(|c: char| c.is_lowercase()), "{s}");

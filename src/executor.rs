@@ -40,8 +40,10 @@ pub trait Executor: Sync {
     fn max_workers(&self) -> usize;
 
     /// Cancels every task that is queued and not yet started; returns how many. Their handles
-    /// resolve to [`TaskError::Cancelled`]. Running tasks are not touched. This is the first half
-    /// of Python's `shutdown(cancel_futures=True)`, usable without shutting down (on Ctrl-C, say).
+    /// resolve to [`TaskError::Cancelled`]. Running tasks are not touched, and neither is a task
+    /// a worker is already committed to (see
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now)). This is the first half of
+    /// Python's `shutdown(cancel_futures=True)`, usable without shutting down (on Ctrl-C, say).
     fn cancel_pending(&self) -> usize;
 
     /// Stops taking tasks, lets the queued ones run, and waits for all of them: Python's

@@ -4,13 +4,18 @@
 //! sleep on `work` while it is empty, and submitters sleep on `space` while a bounded queue is
 //! full. Each side counts its sleepers, so the other side only pays for a wake-up syscall when
 //! somebody is actually asleep. A worker holds the lock only to take a task, never to run one.
+//!
+//! Threads start on demand, as CPython's `_adjust_thread_count` starts them: a submitted task
+//! that no worker is on its way to take, and no sleeping worker can be woken for, starts a new
+//! thread (up to `max_workers`), which runs that task first and then serves the queue. A
+//! thread the system refuses leaves the task to the threads already started, if any.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use crate::builder::{Builder, Config, Initializer, broken_message, run_initializer};
+use crate::builder::{Builder, Config, broken_message, run_initializer};
 use crate::error::{BuildError, TaskError};
 use crate::executor::Executor;
 use crate::graph::{self, PoolInfo};
@@ -22,10 +27,12 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroWorkers`] for `num_threads(0)`, [`BuildError::ZeroQueueBound`] for
-    /// `queue_bound(0)`, [`BuildError::Spawn`] if a thread cannot be started.
+    /// As [`Builder`]'s settings say: [`BuildError::ZeroWorkers`] for `num_threads(0)`,
+    /// [`BuildError::ZeroQueueBound`] for `queue_bound(0)`, [`BuildError::NulInName`] for a
+    /// prefix with a NUL byte. No thread starts here: they start as tasks arrive, and a thread
+    /// the system refuses is never a panic (see [`TaskError::Spawn`]).
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        ThreadPool::start(self.into_config()?)
+        Ok(ThreadPool::start(self.into_config()?))
     }
 }
 
@@ -37,6 +44,8 @@ const SPIN_ROUNDS: u32 = 16;
 struct Queue {
     jobs: VecDeque<JobRef>,
     closed: bool,
+    /// Worker threads started, or being started, and not failed to start.
+    threads: usize,
     /// Workers asleep on `work`.
     idle: usize,
     /// Of those, how many were notified and have not woken up yet: a wake-up is only sent while
@@ -53,6 +62,7 @@ struct Queue {
 
 struct Shared {
     info: Arc<PoolInfo>,
+    config: Config,
     queue: Mutex<Queue>,
     work: Condvar,
     space: Condvar,
@@ -65,10 +75,16 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes every queued task out; the caller resolves them after the lock is released.
-    fn drain(&self) -> Vec<JobRef> {
+    /// Takes queued tasks out, all of them, or with [`Drain::Unclaimed`] those behind the ones
+    /// a worker is already on its way to take; the caller resolves them after the lock is
+    /// released.
+    fn drain(&self, which: Drain) -> Vec<JobRef> {
         let mut q = self.lock();
-        let jobs: Vec<JobRef> = q.jobs.drain(..).collect();
+        let keep = match which {
+            Drain::All => 0,
+            Drain::Unclaimed => (q.spinning + q.idle_notified).min(q.jobs.len()),
+        };
+        let jobs: Vec<JobRef> = q.jobs.drain(keep..).collect();
         if q.blocked > 0 {
             self.space.notify_all();
         }
@@ -83,17 +99,29 @@ impl Shared {
     }
 }
 
-fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
+/// A new worker's first task, handed over by the submit that started it. Kept apart from the
+/// thread's closure so that the submitter can take the task back if the thread never starts.
+type FirstJob = Arc<Mutex<Option<JobRef>>>;
+
+fn take_first(first: &FirstJob) -> Option<JobRef> {
+    first.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+fn worker_loop(id: u64, shared: &Shared, first: &FirstJob) {
     graph::enter_worker(id, &shared.info);
-    if let Err(why) = run_initializer(init) {
+    if let Err(why) = run_initializer(shared.config.initializer.as_ref()) {
         let why = broken_message(&why);
         tracing::error!(thread = ?thread::current().name(), "{why}");
         shared.info.set_broken(why.clone());
         shared.info.remove_worker(id);
-        for job in shared.drain() {
+        let queued = shared.drain(Drain::All);
+        for job in take_first(first).into_iter().chain(queued) {
             job.abandon(TaskError::BrokenPool(why.clone()));
         }
         return;
+    }
+    if let Some(job) = take_first(first) {
+        job.run();
     }
     // A blocked submitter is woken once the queue is down to half the bound, not at every free
     // slot, so it refills a batch per wake-up instead of ping-ponging with the workers.
@@ -192,17 +220,19 @@ fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
 /// printed to stderr as usual unless the program installs a quieter hook.
 pub struct ThreadPool {
     shared: Arc<Shared>,
-    workers: Vec<thread::JoinHandle<()>>,
-    num_threads: usize,
+    /// Every worker started, in start order (the `i` of its name is its index here).
+    workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// The stack size of each new worker thread; `None` for std's default.
+    stack_size: Option<usize>,
 }
 
 impl ThreadPool {
-    /// Starts a pool of `num_threads` workers with default names and no initializer.
+    /// Makes a pool of at most `num_threads` workers with default names and no initializer.
+    /// Threads start as tasks arrive, so a large `num_threads` costs nothing until it is used.
     ///
     /// # Panics
     ///
-    /// If `num_threads` is 0, or a thread cannot be started; use [`ThreadPool::builder`] to get
-    /// an error instead.
+    /// If `num_threads` is 0; use [`ThreadPool::builder`] to get an error instead.
     pub fn new(num_threads: usize) -> ThreadPool {
         match Builder::new().num_threads(num_threads).build() {
             Ok(pool) => pool,
@@ -215,43 +245,111 @@ impl ThreadPool {
         Builder::new()
     }
 
-    fn start(config: Config) -> Result<ThreadPool, BuildError> {
+    fn start(config: Config) -> ThreadPool {
         let info = PoolInfo::new(config.prefix.clone(), config.max_workers);
-        let shared = Arc::new(Shared {
-            info: info.clone(),
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                closed: false,
-                idle: 0,
-                idle_notified: 0,
-                spinning: 0,
-                blocked: 0,
-                blocked_notified: 0,
+        let stack_size = config.stack_size;
+        let bound = config.queue_bound;
+        ThreadPool {
+            shared: Arc::new(Shared {
+                info,
+                config,
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    closed: false,
+                    threads: 0,
+                    idle: 0,
+                    idle_notified: 0,
+                    spinning: 0,
+                    blocked: 0,
+                    blocked_notified: 0,
+                }),
+                work: Condvar::new(),
+                space: Condvar::new(),
+                bound,
             }),
-            work: Condvar::new(),
-            space: Condvar::new(),
-            bound: config.queue_bound,
-        });
-        let mut pool = ThreadPool {
-            shared,
-            workers: Vec::new(),
-            num_threads: config.max_workers,
-        };
-        for i in 0..config.max_workers {
-            let (id, name) = (graph::new_thread_id(), config.thread_name(i));
-            info.add_worker(id, name.clone());
-            let for_worker = pool.shared.clone();
-            let init = config.initializer.clone();
-            let spawned = thread::Builder::new()
-                .name(name)
-                .spawn(move || worker_loop(id, &for_worker, init.as_ref()));
-            match spawned {
-                Ok(handle) => pool.workers.push(handle),
-                // Dropping the pool stops the workers already started.
-                Err(e) => return Err(BuildError::Spawn(e)),
+            workers: Mutex::new(Vec::new()),
+            stack_size,
+        }
+    }
+
+    /// Starts a worker whose first task is `job`; the caller has counted it in `threads`.
+    ///
+    /// Threads are started one at a time (under the `workers` lock), so their names number them
+    /// in start order with no gaps. If the system refuses the thread, the pool goes on with the
+    /// threads it has: `job` joins the queue for them, or, when there are none, resolves to
+    /// [`TaskError::Spawn`].
+    fn start_worker(&self, job: JobRef) {
+        let shared = &self.shared;
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let (id, name) = (
+            graph::new_thread_id(),
+            shared.config.thread_name(workers.len()),
+        );
+        shared.info.add_worker(id, name.clone());
+        let first: FirstJob = Arc::new(Mutex::new(Some(job)));
+        let (for_worker, first_for_worker) = (shared.clone(), first.clone());
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(bytes) = self.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        match builder.spawn(move || worker_loop(id, &for_worker, &first_for_worker)) {
+            Ok(handle) => workers.push(handle),
+            Err(e) => {
+                drop(workers);
+                shared.info.remove_worker(id);
+                let Some(job) = take_first(&first) else {
+                    return;
+                };
+                let mut q = shared.lock();
+                q.threads -= 1;
+                // Checked under the queue lock, as in `submit`.
+                if let Some(why) = shared.info.broken() {
+                    drop(q);
+                    job.abandon(TaskError::BrokenPool(why));
+                } else if q.threads > 0 {
+                    // The threads the pool has take the task when one comes free.
+                    tracing::warn!(
+                        "could not start a worker thread, using the {} started: {e}",
+                        q.threads
+                    );
+                    q.jobs.push_back(job);
+                    let wake = q.idle > q.idle_notified;
+                    if wake {
+                        q.idle_notified += 1;
+                    }
+                    drop(q);
+                    if wake {
+                        shared.work.notify_one();
+                    }
+                } else {
+                    drop(q);
+                    tracing::error!("could not start a worker thread: {e}");
+                    job.abandon(TaskError::Spawn(e.to_string()));
+                }
             }
         }
-        Ok(pool)
+    }
+
+    /// How many worker threads have been started so far: at most
+    /// [`max_workers`](Executor::max_workers), and no more than the tasks ever submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(100_000);
+    /// assert_eq!(pool.started_threads(), 0);
+    /// for i in 0..5 {
+    ///     assert_eq!(pool.submit(move || i).join(), Ok(i));
+    /// }
+    /// assert!((1..=5).contains(&pool.started_threads()));
+    /// ```
+    pub fn started_threads(&self) -> usize {
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Shuts the pool down and waits: Python's `executor.shutdown(wait=True)`, and what dropping
@@ -278,8 +376,18 @@ impl ThreadPool {
     /// Cancels the tasks still queued, then shuts down and waits for the running ones: Python's
     /// `executor.shutdown(wait=True, cancel_futures=True)`.
     ///
-    /// The cancelled tasks' handles resolve to [`TaskError::Cancelled`]. A task counts as
-    /// running once a worker has taken it from the queue.
+    /// The cancelled tasks' handles resolve to [`TaskError::Cancelled`].
+    ///
+    /// # Which tasks count as running
+    ///
+    /// A task runs, and is not cancelled here, once a worker is committed to it: a thread that
+    /// [`submit`](Executor::submit) started for it (which holds it from the start), or a worker
+    /// that `submit` woke for it, or that was already on its way to the queue, and that has not
+    /// reached it yet. So, as in CPython, the first tasks submitted to a pool with free capacity
+    /// are running by the time `submit` returns, and shutting down right after does not cancel
+    /// them; only the tasks behind them, which wait for a busy worker, are cancelled.
+    /// [`TaskHandle::cancel`] is Python's `future.cancel()` and still succeeds on such a task
+    /// until the worker claims it: it reports the state of the task, not of the queue.
     ///
     /// # Examples
     ///
@@ -289,12 +397,18 @@ impl ThreadPool {
     ///
     /// let pool = ThreadPool::new(1);
     /// let (started_tx, started) = mpsc::channel();
-    /// let running = pool.submit(move || started_tx.send(()).is_ok());
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().is_ok()
+    /// });
     /// started.recv().unwrap();
     /// let queued = pool.submit(|| 2);
+    /// // Let the running task end only once the queued one is cancelled.
+    /// queued.add_done_callback(move |_| release.send(()).unwrap());
     /// pool.shutdown_now();
     /// assert_eq!(running.join(), Ok(true));
-    /// assert!(matches!(queued.join(), Ok(2) | Err(TaskError::Cancelled)));
+    /// assert_eq!(queued.join(), Err(TaskError::Cancelled));
     /// ```
     #[doc(alias = "cancel_futures")]
     pub fn shutdown_now(mut self) {
@@ -329,18 +443,17 @@ impl ThreadPool {
     fn stop(&mut self, how: Stop) {
         self.shared.close();
         let me = thread::current().id();
-        for worker in self.workers.drain(..) {
+        let workers = self
+            .workers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for worker in workers.drain(..) {
             if how == Stop::Wait && worker.thread().id() != me {
                 // A worker cannot panic (tasks' panics are caught), and there is nothing to do
                 // about one that did while shutting down; Drop must not panic.
                 let _ = worker.join();
             }
         }
-    }
-
-    /// The number of worker threads the pool was built with.
-    pub fn num_threads(&self) -> usize {
-        self.num_threads
     }
 }
 
@@ -373,12 +486,20 @@ impl Executor for ThreadPool {
             job.abandon(TaskError::BrokenPool(why));
             return handle;
         }
+        // The task needs a taker if the queued tasks already match the workers on their way to
+        // the queue (spinning, or notified and not yet awake). Then wake a sleeper if there is
+        // one, or else start a thread if the pool may: every queued task has a taker, so no
+        // worker sleeps while a task waits, nobody is woken twice, and an idle worker is always
+        // used before a new thread starts. At `max_workers` the task waits for a busy worker.
+        let needs_taker = q.jobs.len() >= q.spinning + q.idle_notified;
+        if needs_taker && q.idle == q.idle_notified && q.threads < shared.config.max_workers {
+            q.threads += 1;
+            drop(q);
+            self.start_worker(job);
+            return handle;
+        }
         q.jobs.push_back(job);
-        // Wake a sleeper only if the queued tasks outnumber the workers already on their way
-        // to the queue (spinning, or notified and not yet awake): every queued task then has a
-        // taker, so no worker sleeps while a task waits, and nobody is woken twice.
-        let on_the_way = q.spinning + q.idle_notified;
-        let wake = q.idle > q.idle_notified && q.jobs.len() > on_the_way;
+        let wake = needs_taker && q.idle > q.idle_notified;
         if wake {
             q.idle_notified += 1;
         }
@@ -390,7 +511,7 @@ impl Executor for ThreadPool {
     }
 
     fn max_workers(&self) -> usize {
-        self.num_threads
+        self.shared.config.max_workers
     }
 
     fn shutdown(self) {
@@ -405,8 +526,10 @@ impl Executor for ThreadPool {
         ThreadPool::detach(self);
     }
 
+    /// Cancels the queued tasks that no worker is committed to yet; see
+    /// [`ThreadPool::shutdown_now`] for which count as running.
     fn cancel_pending(&self) -> usize {
-        let jobs = self.shared.drain();
+        let jobs = self.shared.drain(Drain::Unclaimed);
         jobs.into_iter()
             .map(|job| job.abandon(TaskError::Cancelled))
             .filter(|&cancelled| cancelled)
@@ -420,6 +543,15 @@ impl Drop for ThreadPool {
     }
 }
 
+/// Which queued tasks [`Shared::drain`] takes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Every one (the pool is broken).
+    All,
+    /// Those no worker is on its way to take (cancelling).
+    Unclaimed,
+}
+
 /// Whether stopping the pool joins its workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -430,8 +562,37 @@ enum Stop {
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
-            .field("num_threads", &self.num_threads)
+            .field("max_workers", &self.shared.config.max_workers)
+            .field("started_threads", &self.started_threads())
             .field("queued", &self.shared.lock().jobs.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn a_pool_that_cannot_start_more_threads_goes_on_with_those_it_has() {
+        let mut pool = ThreadPool::new(3);
+        let (open, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        let held = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().is_ok()
+        });
+        started.recv().unwrap();
+        // From now on the system refuses every new thread.
+        pool.stack_size = Some(1 << 60);
+        let waits = pool.submit(|| 1);
+        assert!(!waits.is_finished(), "queued for the thread the pool has");
+        open.send(()).unwrap();
+        assert_eq!(held.join(), Ok(true));
+        assert_eq!(waits.join(), Ok(1));
+        assert_eq!(pool.submit(|| 2).join(), Ok(2));
+        assert_eq!(pool.started_threads(), 1);
     }
 }

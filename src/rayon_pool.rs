@@ -154,8 +154,11 @@ impl Builder {
         let init = config.initializer.clone();
         let config_bound = config.queue_bound;
         let names = Arc::new(config);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(num_threads)
+        let mut builder = rayon::ThreadPoolBuilder::new().num_threads(num_threads);
+        if let Some(bytes) = names.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let pool = builder
             .thread_name({
                 let names = names.clone();
                 move |i| names.thread_name(i)
