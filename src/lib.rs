@@ -60,7 +60,9 @@
 //! | `wait(fs, timeout, return_when)` | [`wait`]`(handles, timeout, `[`ReturnWhen`]`)` → [`DoneAndNotDone`] |
 //! | `FIRST_COMPLETED` / `FIRST_EXCEPTION` / `ALL_COMPLETED` | [`ReturnWhen::FirstCompleted`] / [`ReturnWhen::FirstException`] / [`ReturnWhen::AllCompleted`] |
 //! | `executor.map(fn, it, buffersize=n)` | [`Executor::map`], [`Executor::map_buffered`] |
-//! | `shutdown(wait, cancel_futures)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
+//! | `shutdown(wait=True)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
+//! | `shutdown(cancel_futures=True)` | [`ThreadPool::shutdown_now`] |
+//! | `shutdown(wait=False)` | [`ThreadPool::detach`] |
 //! | `CancelledError` / `TimeoutError` | [`TaskError::Cancelled`] / [`TaskError::Timeout`], [`TimeoutError`] |
 //! | exception raised in `fn` | [`TaskError::Panicked`] |
 //! | `RuntimeError` on submit after shutdown | impossible: `shutdown` consumes the pool |
@@ -105,6 +107,8 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod builder;
+mod error;
 mod executor;
 pub mod fetch;
 mod graph;
@@ -113,17 +117,19 @@ mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
 mod repr;
+mod sync;
+mod task;
 mod wait;
 
+pub use builder::{Builder, default_workers};
+pub use error::{BuildError, TaskError, TimeoutError};
 pub use executor::{Executor, Map, Sequential};
-pub use handle::{TaskError, TaskHandle};
-pub use pool::{BuildError, Builder, ThreadPool, default_workers};
+pub use handle::TaskHandle;
+pub use pool::ThreadPool;
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
 pub use repr::repr;
-pub use wait::{
-    AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,
-};
+pub use wait::{AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -161,8 +161,11 @@ where
         End::Interrupted | End::BrokenPipe | End::Output(_)
     ) {
         // Dropping the pool would join its workers, which may be stuck in fetches for up to the
-        // timeout. The process is about to exit, which ends them; leave the pool be.
-        std::mem::forget(executor);
+        // timeout. The process is about to exit, which ends them: detach the pool instead. (An
+        // installed Ctrl-C handler holds the other reference, which is never dropped.)
+        if let Ok(executor) = Arc::try_unwrap(executor) {
+            executor.detach();
+        }
     }
     Ok(report)
 }
