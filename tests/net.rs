@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::{GENEROUS, refused_addr, server, within};
-use fetchall::{FetchError, FetchOptions, Fetcher, Proxies};
+use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Proxies};
 use fetchall_serve::testing::full_backlog;
 
 /// A fetcher with no proxy unless `change` sets one, and the changes of `change`.

@@ -21,7 +21,7 @@ use std::thread;
 use std::time::Instant;
 
 use common::{GENEROUS, server, within};
-use fetchall::{FetchError, FetchOptions, Fetcher, Proxies};
+use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Proxies};
 
 /// The user name and password of the proxies started with `BasicAuth`.
 const USER: &str = "fetchall";

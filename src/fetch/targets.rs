@@ -32,12 +32,12 @@ use crate::repr::repr;
 /// # Examples
 ///
 /// ```
-/// use fetchall::Resolve;
+/// use fetchall::fetch::Resolve;
 ///
 /// let entry: Resolve = "example.com:443:127.0.0.1,[::1]".parse()?;
 /// assert_eq!(entry.to_string(), "example.com:443:127.0.0.1,[::1]");
 /// assert!("example.com:443".parse::<Resolve>().is_err());
-/// # Ok::<(), fetchall::ParseTargetError>(())
+/// # Ok::<(), fetchall::fetch::ParseTargetError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolve {
@@ -58,13 +58,13 @@ pub struct Resolve {
 /// # Examples
 ///
 /// ```
-/// use fetchall::ConnectTo;
+/// use fetchall::fetch::ConnectTo;
 ///
 /// let entry: ConnectTo = "example.com:443:staging.internal:8443".parse()?;
 /// assert_eq!(entry.to_string(), "example.com:443:staging.internal:8443");
 /// let any_port: ConnectTo = "example.com::127.0.0.1:".parse()?;
 /// assert_eq!(any_port.to_string(), "example.com::127.0.0.1:");
-/// # Ok::<(), fetchall::ParseTargetError>(())
+/// # Ok::<(), fetchall::fetch::ParseTargetError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectTo {
@@ -247,7 +247,7 @@ impl Targets {
     /// The host and port a connection for `host` (bare, as [`host_and_port`] gives it) and
     /// `port` goes to: the first [`ConnectTo`] that matches, or the same.
     ///
-    /// [`host_and_port`]: super::host_and_port
+    /// [`host_and_port`]: super::resolver::host_and_port
     pub(super) fn connect_to<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
         let matches = |entry: &&ConnectTo| {
             entry
