@@ -405,3 +405,42 @@ fn socks5h_hands_the_proxy_the_name_and_socks5_an_address() {
     assert_eq!(page.status, 200);
     assert_eq!(proxy.seen(), [format!("user:pass@127.0.0.1:{port}")]);
 }
+
+#[test]
+fn connect_to_through_an_http_proxy_tunnels_to_the_new_target_as_curl_does() {
+    let proxy = Loopback::start(recording_proxy);
+    let with_credentials = proxy.url("http://user:p%40ss@");
+    let fetcher = fetcher_with(|o| {
+        o.proxies = from_vars(&[
+            ("http_proxy", with_credentials.clone()),
+            ("https_proxy", with_credentials),
+        ]);
+        o.connect_to = entries(&["example.test::backend.test:8443".to_owned()]);
+    });
+    let (plain, tls) = within(GENEROUS, move || {
+        (
+            fetcher.load_url("http://example.test/"),
+            fetcher.load_url("https://example.test/"),
+        )
+    });
+    // The recording proxy refuses every tunnel; what it was asked for is the point.
+    for result in [plain, tls] {
+        let e = result.expect_err("the proxy refuses the tunnel");
+        assert_eq!(
+            e.to_string(),
+            "CONNECT proxy failed: proxy server responded 407"
+        );
+    }
+    let heads = proxy.seen();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        assert!(
+            head.starts_with("CONNECT backend.test:8443 HTTP/1.1\r\nHost: backend.test:8443\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n"),
+            "{head}"
+        );
+    }
+}

@@ -205,3 +205,30 @@ fn https_urls_tunnel_through_tinyproxy_with_the_credentials() {
     assert!(matches!(e, FetchError::Tls(_)), "{e:?}");
     proxy.wait_for(&format!("): CONNECT {authority} HTTP/1.1"));
 }
+
+#[test]
+#[ignore = "needs tinyproxy"]
+fn connect_to_goes_through_tinyproxy_in_a_tunnel_to_the_new_target() {
+    let server = server();
+    let mut proxy = Tinyproxy::start(false);
+    let mut options = FetchOptions::default();
+    options.timeout = GENEROUS;
+    let via = proxy.url(false);
+    options.proxies = Proxies::from_vars(|name| (name == "http_proxy").then(|| via.clone()));
+    options.connect_to = vec![
+        format!("example.test:80:{}", server.addr())
+            .parse()
+            .expect("a valid entry"),
+    ];
+    let fetcher = Fetcher::new(options);
+    let page = within(GENEROUS, move || {
+        fetcher.load_url("http://example.test/echo")
+    })
+    .expect("through the tunnel");
+    assert_eq!(page.status, 200);
+    proxy.wait_for(&format!("): CONNECT {} HTTP/1.1", server.addr()));
+    // Inside the tunnel the request is the URL's own.
+    let head = server.last_echo().expect("an /echo").to_ascii_lowercase();
+    assert!(head.starts_with("get /echo http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nhost: example.test\r\n"), "{head}");
+}

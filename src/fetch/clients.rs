@@ -14,7 +14,7 @@
 //! chain (`transport.rs`) and one resolver cache (`resolver.rs`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ureq::Agent;
 use ureq::config::Config;
@@ -61,13 +61,14 @@ impl Clients {
     /// `max_idle_connections` and `max_idle_connections_per_host` bound the agents kept between
     /// requests, in total and per host.
     pub(super) fn new(options: &FetchOptions) -> Clients {
+        let targets = Arc::new(Targets::new(
+            options.resolve.clone(),
+            options.connect_to.clone(),
+        ));
         Clients {
             config: agent_config(options),
-            connector: PhaseConnector::new(),
-            resolver: CachingResolver::new(Targets::new(
-                options.resolve.clone(),
-                options.connect_to.clone(),
-            )),
+            connector: PhaseConnector::new(targets.clone()),
+            resolver: CachingResolver::new(targets),
             max_idle: options.max_idle_connections,
             max_idle_per_host: options.max_idle_connections_per_host,
             idle: Mutex::new(Idle::default()),

@@ -13,9 +13,17 @@
 //! and every other header are ureq's. ureq's pool keys a connection by the URL's host and the
 //! proxy, so a kept-alive connection to the proxy is only reused for the host it was made for,
 //! and the prefix of a connection never changes.
+//!
+//! One case goes the other way: a URL that a `--connect-to` entry sends elsewhere reaches it
+//! through the proxy as curl does it, in a `CONNECT HOST2:PORT2` tunnel whatever the scheme
+//! (ureq's own `CONNECT` could only name the URL's host), with the request inside in origin
+//! form and TLS, for `https://`, still checked against the URL's host.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
+use ureq::config::AutoHeaderValue;
 use ureq::http::uri::Scheme;
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectionDetails, Connector, Either, NextTimeout, RustlsConnector,
@@ -23,19 +31,29 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Proxy, ProxyProtocol};
 
+use super::resolver::host_and_port;
 use super::socket::SocketConnector;
+use super::targets::Targets;
 
 /// The connections to the proxy itself: TCP, and TLS for an `https://` proxy.
 type ToProxy = ChainedConnector<(), SocketConnector, RustlsConnector>;
 
-/// Connects `http://` URLs to their HTTP proxy as [`ForwardTransport`]s; passes on everything
-/// else. See the [module](self).
+/// Connects `http://` URLs, and URLs that `--connect-to` sends elsewhere, to their HTTP proxy
+/// as [`ForwardTransport`]s; passes on everything else. See the [module](self).
 #[derive(Debug)]
-pub(super) struct ForwardConnector(ToProxy);
+pub(super) struct ForwardConnector {
+    to_proxy: ToProxy,
+    targets: Arc<Targets>,
+}
 
 impl ForwardConnector {
-    pub(super) fn new() -> ForwardConnector {
-        ForwardConnector(SocketConnector.chain(RustlsConnector::default()))
+    /// `targets` are the fetcher's `--connect-to` entries (its `--resolve` ones are the
+    /// resolver's business).
+    pub(super) fn new(targets: Arc<Targets>) -> ForwardConnector {
+        ForwardConnector {
+            to_proxy: SocketConnector.chain(RustlsConnector::default()),
+            targets,
+        }
     }
 }
 
@@ -54,7 +72,13 @@ impl<In: Transport> Connector<In> for ForwardConnector {
             return Ok(None);
         };
         let http_proxy = matches!(proxy.protocol(), ProxyProtocol::Http | ProxyProtocol::Https);
-        if !http_proxy || details.uri.scheme() != Some(&Scheme::HTTP) {
+        if !http_proxy {
+            return Ok(None);
+        }
+        let (host, port) = host_and_port(details.uri)?;
+        let redirect = self.targets.redirect(host, port);
+        if redirect.is_none() && details.uri.scheme() != Some(&Scheme::HTTP) {
+            // https:// without --connect-to: ureq's CONNECT, next in the chain.
             return Ok(None);
         }
         let Some(authority) = details.uri.authority() else {
@@ -75,17 +99,32 @@ impl<In: Transport> Connector<In> for ForwardConnector {
             run_connector: details.run_connector.clone(),
             register_shutdown: details.register_shutdown.clone(),
         };
-        let Some(connection) = self.0.connect(&to_proxy, None)? else {
+        let Some(connection) = self.to_proxy.connect(&to_proxy, None)? else {
             return Err(ureq::Error::ConnectionFailed);
         };
+        let mut connection: Box<dyn Transport> = Box::new(connection);
+        if let Some((host, port)) = redirect {
+            let user_agent = match details.config.user_agent() {
+                AutoHeaderValue::Provided(agent) => Some(agent.as_str()),
+                _ => None,
+            };
+            let head = connect_head(host, port, user_agent, proxy_authorization(proxy));
+            open_tunnel(&mut *connection, head.as_bytes(), details.timeout)?;
+            return Ok(Some(Either::B(ForwardTransport {
+                inner: connection,
+                origin: None,
+                authorization: None,
+                at_request: false,
+            })));
+        }
         // The user information is never part of the target (RFC 9112, section 3.2.2).
         let origin = match authority.port() {
             Some(port) => format!("http://{}:{port}", authority.host()),
             None => format!("http://{}", authority.host()),
         };
         Ok(Some(Either::B(ForwardTransport {
-            inner: Box::new(connection),
-            origin,
+            inner: connection,
+            origin: Some(origin),
             authorization: proxy_authorization(proxy),
             at_request: true,
         })))
@@ -103,32 +142,93 @@ fn proxy_authorization(proxy: &Proxy) -> Option<String> {
     Some(format!("Proxy-Authorization: Basic {credentials}\r\n"))
 }
 
-/// A connection to an HTTP proxy that sends each request in absolute form. See the
-/// [module](self).
+/// The head of a `CONNECT` to `host` and `port` (`Host`, `User-Agent` and credentials as
+/// ureq's own `CONNECT` sends them).
+fn connect_head(
+    host: &str,
+    port: u16,
+    user_agent: Option<&str>,
+    authorization: Option<String>,
+) -> String {
+    let target = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(agent) = user_agent {
+        head.push_str(&format!("User-Agent: {agent}\r\n"));
+    }
+    head.push_str(&authorization.unwrap_or_default());
+    head.push_str("\r\n");
+    head
+}
+
+/// The longest answer to a `CONNECT` that is read.
+const MAX_CONNECT_ANSWER: usize = 16 * 1024;
+
+/// Sends the `CONNECT` request `head` on `connection` and reads the proxy's answer, leaving
+/// anything after it unread.
+///
+/// # Errors
+///
+/// `ConnectProxyFailed` when the proxy answers with anything but a `2xx`, or closes first.
+fn open_tunnel(
+    connection: &mut dyn Transport,
+    head: &[u8],
+    timeout: NextTimeout,
+) -> Result<(), ureq::Error> {
+    send(connection, head, timeout)?;
+    loop {
+        let input = connection.buffers().input();
+        if let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+            // `HTTP/1.1 200 Connection established`: the code is the second word.
+            let line = String::from_utf8_lossy(&input[..end]);
+            let code = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            connection.buffers().input_consume(end + 4);
+            if code.len() == 3 && code.starts_with('2') {
+                return Ok(());
+            }
+            return Err(ureq::Error::ConnectProxyFailed(format!(
+                "proxy server responded {code}"
+            )));
+        }
+        if input.len() > MAX_CONNECT_ANSWER || !connection.await_input(timeout)? {
+            let reason = "proxy server did not respond".to_owned();
+            return Err(ureq::Error::ConnectProxyFailed(reason));
+        }
+    }
+}
+
+/// Sends `bytes` through `connection`'s output buffer, as many pieces as it takes.
+fn send(
+    connection: &mut dyn Transport,
+    bytes: &[u8],
+    timeout: NextTimeout,
+) -> Result<(), ureq::Error> {
+    let size = connection.buffers().output().len();
+    if size == 0 {
+        return Err(ureq::Error::ConnectionFailed);
+    }
+    for piece in bytes.chunks(size) {
+        connection.buffers().output()[..piece.len()].copy_from_slice(piece);
+        connection.transmit_output(piece.len(), timeout)?;
+    }
+    Ok(())
+}
+
+/// A connection to an HTTP proxy: one that sends each request in absolute form, or a tunnel
+/// opened with `CONNECT`. See the [module](self).
 #[derive(Debug)]
 pub(super) struct ForwardTransport {
     inner: Box<dyn Transport>,
-    /// `http://host[:port]`, put before the path of each request line.
-    origin: String,
+    /// `http://host[:port]`, put before the path of each request line; `None` for a tunnel,
+    /// whose requests go through as they are.
+    origin: Option<String>,
     /// The `Proxy-Authorization` header line, when the proxy URL has credentials.
     authorization: Option<String>,
     /// The next output starts a request: nothing was sent yet, or a response has arrived since.
     at_request: bool,
-}
-
-impl ForwardTransport {
-    /// Sends `bytes` through the inner transport's output buffer, as many pieces as it takes.
-    fn send(&mut self, bytes: &[u8], timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let size = self.inner.buffers().output().len();
-        if size == 0 {
-            return Err(ureq::Error::ConnectionFailed);
-        }
-        for piece in bytes.chunks(size) {
-            self.inner.buffers().output()[..piece.len()].copy_from_slice(piece);
-            self.inner.transmit_output(piece.len(), timeout)?;
-        }
-        Ok(())
-    }
 }
 
 impl Transport for ForwardTransport {
@@ -137,14 +237,15 @@ impl Transport for ForwardTransport {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        if !std::mem::replace(&mut self.at_request, false) {
+        let at_request = std::mem::replace(&mut self.at_request, false);
+        let Some(origin) = self.origin.as_deref().filter(|_| at_request) else {
             return self.inner.transmit_output(amount, timeout);
-        }
+        };
         // ureq writes the request line whole into the output before sending any of it, so a
         // request's first output starts with its complete request line.
         let head = &self.inner.buffers().output()[..amount];
-        match absolute_form(head, &self.origin, self.authorization.as_deref()) {
-            Some(head) => self.send(&head, timeout),
+        match absolute_form(head, origin, self.authorization.as_deref()) {
+            Some(head) => send(&mut *self.inner, &head, timeout),
             None => self.inner.transmit_output(amount, timeout),
         }
     }
@@ -161,8 +262,10 @@ impl Transport for ForwardTransport {
         self.inner.is_open()
     }
 
+    /// A tunnel has no TLS to the URL's host yet, whatever it has to the proxy: rustls, next in
+    /// the chain, adds it for an `https://` URL.
     fn is_tls(&self) -> bool {
-        self.inner.is_tls()
+        self.origin.is_some() && self.inner.is_tls()
     }
 }
 

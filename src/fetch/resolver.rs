@@ -93,10 +93,10 @@ impl Pending {
 
 impl CachingResolver {
     /// A resolver that applies `targets` first.
-    pub(super) fn new(targets: Targets) -> CachingResolver {
+    pub(super) fn new(targets: Arc<Targets>) -> CachingResolver {
         CachingResolver {
             hosts: Arc::default(),
-            targets: Arc::new(targets),
+            targets,
         }
     }
 
@@ -192,7 +192,7 @@ pub(super) fn lookup_failed(e: Arc<io::Error>) -> ureq::Error {
 
 /// The host (brackets stripped from IPv6) and port of an `http`/`https` URI, or of a SOCKS
 /// proxy's.
-fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
+pub(super) fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     let bad = || ureq::Error::BadUri(uri.to_string());
     let default_port = match uri.scheme_str() {
         Some("http") => 80,

@@ -249,6 +249,12 @@ impl Targets {
     ///
     /// [`host_and_port`]: super::resolver::host_and_port
     pub(super) fn connect_to<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
+        self.redirect(host, port).unwrap_or((host, port))
+    }
+
+    /// Where the first [`ConnectTo`] that matches `host` and `port` sends a connection, if one
+    /// does.
+    pub(super) fn redirect<'a>(&'a self, host: &'a str, port: u16) -> Option<(&'a str, u16)> {
         let matches = |entry: &&ConnectTo| {
             entry
                 .from_host
@@ -256,13 +262,11 @@ impl Targets {
                 .is_none_or(|h| h.eq_ignore_ascii_case(host))
                 && entry.from_port.is_none_or(|p| p == port)
         };
-        match self.connect_to.iter().find(matches) {
-            Some(entry) => (
-                entry.to_host.as_deref().unwrap_or(host),
-                entry.to_port.unwrap_or(port),
-            ),
-            None => (host, port),
-        }
+        let entry = self.connect_to.iter().find(matches)?;
+        Some((
+            entry.to_host.as_deref().unwrap_or(host),
+            entry.to_port.unwrap_or(port),
+        ))
     }
 
     /// The addresses the [`Resolve`] entries give `host` on `port`, if any.
@@ -417,5 +421,7 @@ mod tests {
         let keep = targets(&[], &["a.test:80::8080"]);
         assert_eq!(keep.connect_to("a.test", 80), ("a.test", 8080));
         assert_eq!(keep.connect_to("a.test", 81), ("a.test", 81));
+        assert_eq!(keep.redirect("a.test", 81), None);
+        assert_eq!(keep.redirect("a.test", 80), Some(("a.test", 8080)));
     }
 }

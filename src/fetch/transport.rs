@@ -15,6 +15,7 @@ use ureq::unversioned::transport::{
 use super::classify::{SocketFailure, socket_failure};
 use super::forward::ForwardConnector;
 use super::socket::SocketConnector;
+use super::targets::Targets;
 
 /// ureq's default connector chain (a SOCKS proxy or an HTTP `CONNECT` proxy when configured,
 /// TCP, rustls for `https`), with [`SocketConnector`] for ureq's TCP connector, and first
@@ -45,9 +46,10 @@ type Chain = ChainedConnector<
 pub(super) struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
-    pub(super) fn new() -> PhaseConnector {
+    /// The chain, with `targets` for the `--connect-to` entries that tunnel through a proxy.
+    pub(super) fn new(targets: Arc<Targets>) -> PhaseConnector {
         let chain =
-            ().chain(ForwardConnector::new())
+            ().chain(ForwardConnector::new(targets))
                 .chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
                 .chain(SocketConnector)

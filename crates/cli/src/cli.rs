@@ -123,9 +123,9 @@ pub(crate) struct Args {
     /// An empty HOST1 or PORT1 matches every host or port; an empty HOST2 or PORT2 keeps the
     /// URL's. The first entry that matches counts, and HOST2 is looked up with --resolve first.
     /// The request, its Host header, the TLS server name and the certificate check stay the
-    /// URL's. Through a proxy it is the proxy that connects, and neither option applies to the
-    /// URL (--resolve still applies to the proxy's own name; socks5:// resolves here, so both
-    /// apply there).
+    /// URL's. Through an HTTP proxy, a URL sent elsewhere goes in a CONNECT tunnel to
+    /// HOST2:PORT2, as curl does; --resolve then only gives the proxy's own name its address,
+    /// since the proxy connects (but socks5:// resolves here, so both apply to the URL).
     #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
     pub(crate) connect_to: Vec<ConnectTo>,
 

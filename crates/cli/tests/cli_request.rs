@@ -306,3 +306,24 @@ fn bad_resolve_and_connect_to_values_are_usage_errors() {
     }
     assert_eq!(server.connections_accepted(), 0);
 }
+
+#[test]
+fn connect_to_through_a_proxy_tunnels_to_the_new_target() {
+    let server = server();
+    let proxy = TunnelProxy::start(server.addr());
+    let via = proxy.url();
+    let connect_to = format!("example.test:80:{}", server.addr());
+    let run = fetchall_env(
+        "http://example.test/echo",
+        &["--connect-to", &connect_to],
+        &[("http_proxy", via.as_str())],
+    );
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let heads = proxy.received();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let tunnel = format!("CONNECT {} HTTP/1.1\r\n", server.addr());
+    assert!(heads[0].starts_with(&tunnel), "{}", heads[0]);
+    let head = server.last_echo().expect("an /echo").to_ascii_lowercase();
+    assert!(head.starts_with("get /echo http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nhost: example.test\r\n"), "{head}");
+}
