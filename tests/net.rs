@@ -99,6 +99,19 @@ fn the_host_connect_to_names_is_resolved_with_resolve_first() {
 }
 
 #[test]
+fn a_name_with_several_addresses_is_fetched_through_the_race() {
+    let server = server();
+    let port = server.addr().port();
+    let fetcher = fetcher_with(|o| {
+        o.resolve = entries(&[format!("example.test:{port}:127.0.0.1,127.0.0.1")]);
+    });
+    let url = format!("http://example.test:{port}/echo");
+    let page = within(GENEROUS, move || fetcher.load_url(&url)).expect("fetched");
+    assert_eq!(page.status, 200);
+    assert!(echoed(&server).contains(&format!("\r\nhost: example.test:{port}\r\n")));
+}
+
+#[test]
 fn when_every_address_refuses_the_error_is_the_refusal() {
     let port = refused_addr().port();
     let fetcher = fetcher_with(|o| {
