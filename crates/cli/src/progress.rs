@@ -148,6 +148,10 @@ pub(crate) struct Progress<W: Write = io::Stderr> {
     columns: usize,
     started: Instant,
     last_draw: Option<Instant>,
+    /// The counts on the screen, or `None` when the line is not (yet, or any more) drawn.
+    shown: Option<Counts>,
+    /// The last update had other counts than `shown`, and was too early to draw them.
+    stale: bool,
     total: Option<u64>,
     /// The number of lines, from the reader when it reaches the end of the input: exact.
     read: Option<Receiver<u64>>,
@@ -164,6 +168,8 @@ impl Progress {
             columns: 0,
             started: Instant::now(),
             last_draw: None,
+            shown: None,
+            stale: false,
             total: None,
             read: None,
             counted: None,
@@ -192,6 +198,8 @@ impl<W: Write> Progress<W> {
             columns,
             started: Instant::now(),
             last_draw: None,
+            shown: None,
+            stale: false,
             total: None,
             read: Some(read),
             counted,
@@ -209,14 +217,25 @@ impl<W: Write> Progress<W> {
         }
     }
 
-    /// Redraws the line if it is due.
+    /// Redraws the line with `counts` if it is due: if it is not on the screen or shows other
+    /// counts, and the last redraw is at least [`INTERVAL`] ago. Until then, [`due`](Self::due)
+    /// says when to call again.
     pub(crate) fn update(&mut self, counts: Counts) {
         self.update_at(Instant::now(), counts);
     }
 
+    /// When the line wants redrawing (it showed other counts, or a result line wiped it at the
+    /// last [`update`](Self::update)); `None` when it is up to date or off. A run that waits
+    /// on nothing else needs no wake-up for the line.
+    pub(crate) fn due(&self) -> Option<Instant> {
+        let stale = self.line.is_some() && self.stale;
+        stale.then(|| self.last_draw.unwrap_or(self.started) + INTERVAL)
+    }
+
     fn update_at(&mut self, now: Instant, counts: Counts) {
+        self.stale = self.shown != Some(counts);
         let since = self.last_draw.unwrap_or(self.started);
-        if self.line.is_none() || now.saturating_duration_since(since) < INTERVAL {
+        if !self.stale || self.line.is_none() || now.saturating_duration_since(since) < INTERVAL {
             return;
         }
         self.learn_total();
@@ -228,12 +247,15 @@ impl<W: Write> Progress<W> {
             line.draw(&text);
         }
         self.last_draw = Some(now);
+        self.shown = Some(counts);
+        self.stale = false;
     }
 
     /// Called before a result line goes to stdout.
-    pub(crate) fn before_stdout(&self) {
+    pub(crate) fn before_stdout(&mut self) {
         if let (true, Some(line)) = (self.shares_stdout, &self.line) {
             line.clear();
+            self.shown = None;
         }
     }
 }
