@@ -437,9 +437,9 @@ mod tests {
 
     use crate::input::{AnyReader, Source};
     use crate::intake::READ_AHEAD;
-    use crate::interrupt::SIGINT;
     use crate::output::{Failure, Fetched};
     use crate::shard::Shard;
+    use signal_hook::consts::SIGINT;
 
     /// Generous: the machine is shared and noisy.
     const LIMIT: Duration = Duration::from_secs(30);
