@@ -38,7 +38,8 @@ Output: 'URL' page is N bytes
 as the concurrent.futures example in the Python docs prints them. A summary goes to stderr.
 
 Exit status: 0 if every URL was fetched, 1 if any failed, 2 for a usage or input error,
-130 when interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once).
+130 when interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once),
+141 when stdout was closed before every result was written.
 
 Logging: -v shows each URL's queueing, worker, status and timing on stderr; RUST_LOG
 (e.g. RUST_LOG=fetchall=trace,ureq=debug) overrides -v.";

@@ -32,7 +32,7 @@ use crate::cli::Format;
 use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
 use crate::input::{Input, Line};
 use crate::intake::{Intake, Taken};
-use crate::output::{Outcome, Summary};
+use crate::output::{Failure, Outcome, Summary};
 use crate::printer::Printer;
 use crate::progress::Progress;
 use crate::task::{FetchFn, run_line, unfinished};
@@ -373,8 +373,8 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         } = submitted;
         let outcome = match handle.join() {
             Ok(outcome) => outcome,
-            Err(TaskError::Cancelled) => unfinished(url, queued, "cancelled"),
-            Err(e) => unfinished(url, queued, e.to_string()),
+            Err(TaskError::Cancelled) => unfinished(url, queued, Failure::cancelled()),
+            Err(e) => unfinished(url, queued, Failure::new(e.to_string())),
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
             let throttled = matches!(&outcome.result, Err(f) if f.status == Some(429));
@@ -407,20 +407,20 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         {
             // Running, or cancelled but not yet resolved (rayon resolves a cancelled task only
             // when one of its threads reaches it).
-            let message = if handle.is_running() {
-                "interrupted"
+            let failure = if handle.is_running() {
+                Failure::new("interrupted")
             } else {
-                "cancelled"
+                Failure::cancelled()
             };
             self.printer
-                .deliver(seq, unfinished(url, queued, message))?;
+                .deliver(seq, unfinished(url, queued, failure))?;
         }
         let held = self.hosts.as_mut().map(Hosts::drain).unwrap_or_default();
         for Taken { seq, line, at } in held {
             // Never submitted: `queued` is when it was taken from the input.
             let url = line.shown().to_owned();
             self.printer
-                .deliver(seq, unfinished(url, at, "cancelled"))?;
+                .deliver(seq, unfinished(url, at, Failure::cancelled()))?;
         }
         Ok(())
     }
@@ -437,7 +437,7 @@ mod tests {
 
     use crate::input::{AnyReader, Source};
     use crate::intake::READ_AHEAD;
-    use crate::output::{Failure, Fetched};
+    use crate::output::Fetched;
     use crate::shard::Shard;
     use signal_hook::consts::SIGINT;
 
@@ -487,6 +487,7 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
+                    never_ran: false,
                 })
             } else {
                 Ok(Fetched {
@@ -880,7 +881,8 @@ mod tests {
         assert_eq!(ending("exception: interrupted"), 2, "{text}");
         assert_eq!(ending("exception: cancelled"), limit - 2, "{text}");
         assert_eq!(text.lines().count(), limit);
-        assert_eq!(report.summary.failed(), limit as u64);
+        // Two ran and failed; the others never ran.
+        assert_eq!(report.summary.failed(), 2);
     }
 
     /// A stdout whose reader went away after `left` lines.

@@ -41,6 +41,9 @@ const EXIT_FAILED: u8 = 1;
 /// Exit status for a usage error, an input that cannot be read, or results that cannot be
 /// written (clap uses 2 for usage errors too).
 const EXIT_ERROR: u8 = 2;
+/// Exit status when stdout was closed before every result was written: 128 + SIGPIPE, what a
+/// shell under `set -o pipefail` reports for `seq` and the coreutils in the same place.
+const EXIT_BROKEN_PIPE: u8 = 141;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -170,8 +173,9 @@ fn conclude(report: Report, quiet: bool) -> ExitCode {
             // 128 + the signal, as shells report a process the signal killed.
             ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX))
         }
-        // Whoever closed the pipe has what they wanted (`| head -1`), as in ripgrep.
-        End::BrokenPipe => ExitCode::SUCCESS,
+        // Quiet: whoever closed the pipe may have what they wanted (`| head -1`). Not 0:
+        // results were not delivered, and `set -o pipefail` should see it.
+        End::BrokenPipe => ExitCode::from(EXIT_BROKEN_PIPE),
         End::Input(e) => {
             summary(false);
             let _ = writeln!(io::stderr(), "fetchall: error reading the input: {e}");

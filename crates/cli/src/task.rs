@@ -29,6 +29,7 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                never_ran: false,
             })
     })
 }
@@ -70,12 +71,12 @@ pub(crate) fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Dura
     }
 }
 
-/// The outcome of a line whose task produced none of its own (cancelled, interrupted,
-/// panicked), queued at `queued`.
-pub(crate) fn unfinished(url: String, queued: Duration, message: impl Into<String>) -> Outcome {
+/// The outcome of a line whose task produced none of its own, queued at `queued`: `failure`
+/// says why (interrupted, panicked, [`Failure::cancelled`]).
+pub(crate) fn unfinished(url: String, queued: Duration, failure: Failure) -> Outcome {
     Outcome {
         url,
-        result: Err(Failure::new(message)),
+        result: Err(failure),
         timeline: Timeline {
             queued,
             ..Timeline::default()

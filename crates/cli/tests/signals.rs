@@ -1,6 +1,7 @@
-//! How the `fetchall` binary ends when it is told to stop: SIGTERM and SIGHUP each end the run
-//! as Ctrl-C does (a line for every submitted URL, the `--ordered` buffer flushed, the summary)
-//! with status 128 + the signal, and a second signal quits at once.
+//! How the `fetchall` binary ends when it is told to stop: SIGINT, SIGTERM and SIGHUP each end
+//! the run as Ctrl-C does (a line for every submitted URL, the `--ordered` buffer flushed, the
+//! summary with what never ran counted apart) with status 128 + the signal, and a second
+//! signal quits at once.
 //!
 //! The servers are ours, on 127.0.0.1: [`Hanging`] accepts and never answers, and tells the
 //! test of each connection, so a signal is sent only once the fetches it should interrupt are
@@ -223,6 +224,21 @@ fn sighup_ends_the_run_as_ctrl_c_does_with_status_129() {
     assert_eq!(code, Some(129), "{stderr}");
     assert_eq!(stdout.len(), 6, "{stdout:?}");
     assert!(stderr.contains("fetchall: interrupted: 0 ok, "), "{stderr}");
+}
+
+#[test]
+fn sigint_still_exits_130_and_the_summary_counts_what_never_ran_apart() {
+    let (code, stdout, stderr, _) = stopped_by("INT", &[]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(stdout.len(), 6, "{stdout:?}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("fetchall: interrupted: "))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    assert!(
+        summary.starts_with("fetchall: interrupted: 0 ok, 2 failed, 4 not run in "),
+        "{summary}"
+    );
 }
 
 #[test]
