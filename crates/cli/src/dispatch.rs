@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use fetchall::{Executor, TaskError, TaskHandle};
@@ -281,16 +281,12 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         let event = match due {
             // The loop holds a sender itself, so the channel never disconnects.
             None => self.events.rx.recv().ok(),
-            Some(at) => {
-                match self
-                    .events
-                    .rx
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
-                    Ok(event) => Some(event),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                }
-            }
+            // A time-out is no error: the host's turn or the redraw is due.
+            Some(at) => self
+                .events
+                .rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+                .ok(),
         };
         match event {
             Some(event) => self.handle(event),
