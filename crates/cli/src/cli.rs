@@ -158,7 +158,8 @@ pub(crate) struct Args {
     /// Do not show the progress line
     ///
     /// The progress line (done/total, ok, failed, rate, in flight) is drawn on stderr, in
-    /// place, only when stderr is a terminal, and wiped before the summary. -q hides it too.
+    /// place, only when stderr is a terminal, cut to its width, and wiped before the summary.
+    /// -q hides it too. When the URLs are typed at the terminal (-), a message says so instead.
     #[arg(long)]
     pub(crate) no_progress: bool,
 
@@ -270,11 +271,23 @@ impl Args {
         self.shard.unwrap_or(Shard::ALL)
     }
 
-    /// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`. The
-    /// total is counted ahead for a regular file; for other input the reader tells it (`read`)
-    /// when it reaches the end.
+    /// `true` when the URLs are typed at a terminal: `-` with stdin a terminal.
+    pub(crate) fn reads_the_terminal(&self) -> bool {
+        self.file.as_deref() == Some(Path::new("-")) && io::stdin().is_terminal()
+    }
+
+    /// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`, the
+    /// URLs are typed at the terminal (the terminal echoes them where the line is), or
+    /// `TERM=dumb` (the line is erased with `ESC [ K`). The total is counted ahead for a
+    /// regular file; for other input the reader tells it (`read`) when it reaches the end.
     pub(crate) fn progress(&self, stderr: &StatusLine, read: Receiver<u64>) -> Progress {
-        if self.no_progress || self.quiet || !io::stderr().is_terminal() {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        if self.no_progress
+            || self.quiet
+            || dumb
+            || !io::stderr().is_terminal()
+            || self.reads_the_terminal()
+        {
             return Progress::off();
         }
         let counted = match self.file.as_deref() {

@@ -55,6 +55,8 @@ pub(crate) enum Event {
     Done(u64),
     /// A signal asks the run to stop: its number.
     Interrupted(i32),
+    /// The terminal was resized: the progress line wants redrawing at the new width.
+    Resized,
 }
 
 /// The run loop's channel. Unbounded, so that a completion or a signal never waits; the
@@ -304,6 +306,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
                 }
             }
             Event::Interrupted(signal) => return Err(Stop::Interrupted(signal)),
+            Event::Resized => self.printer.resized(),
         }
         Ok(())
     }

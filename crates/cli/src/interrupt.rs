@@ -1,4 +1,4 @@
-//! Interruption: the first SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd, docker, Kubernetes,
+//! The signals a run listens to. Interruption: the first SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd, docker, Kubernetes,
 //! a cancelled CI job) or SIGHUP (a closed terminal) cancels the queued tasks and tells the run
 //! loop, which reports every submitted line, prints the summary and exits with 128 + the
 //! signal's number; a second one quits at once.
@@ -7,13 +7,16 @@
 //! ours reads it and does the rest, outside the signal handler. `ctrlc` with its `termination`
 //! feature would catch all three too, but calls one handler without saying which signal came,
 //! and the exit status must say it.
+//!
+//! And SIGWINCH, for the progress line: a resized terminal gets the line redrawn at its new
+//! width at once ([`watch_resizes`]).
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread;
 
 use fetchall::Executor;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::Signals;
 
 use crate::dispatch::Event;
@@ -58,6 +61,24 @@ where
     if let Err(e) = spawned {
         tracing::warn!("signals will stop the program without a report: {e}");
     }
+}
+
+/// Sends [`Event::Resized`] to the run loop on `events` each time the terminal is resized
+/// (SIGWINCH), so that the progress line is redrawn at the new width at once. Without it (it
+/// could not be installed) the line is redrawn at the new width when its counts next change.
+pub(crate) fn watch_resizes(events: Sender<Event>) {
+    let Ok(mut signals) = Signals::new([SIGWINCH]) else {
+        return;
+    };
+    let _ = thread::Builder::new()
+        .name("fetchall-resize".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if events.send(Event::Resized).is_err() {
+                    return;
+                }
+            }
+        });
 }
 
 /// The warning at the first signal.

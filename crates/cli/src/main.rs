@@ -77,14 +77,25 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             (source, PathBuf::from("--demo"), Some(server))
         }
     };
+    if args.reads_the_terminal() && !args.quiet {
+        // What the run waits for, instead of a progress line the typed URLs would be glued to.
+        let _ = writeln!(
+            io::stderr(),
+            "fetchall: reading URLs from the terminal; end with Ctrl-D"
+        );
+    }
     let events = Events::new();
     let (intake, total) = Intake::start(source, &name, args.shard(), events.input())
         .context("cannot start reading")?;
+    let progress = args.progress(&stderr, total);
+    if progress.is_on() {
+        interrupt::watch_resizes(events.sender());
+    }
     let options = Options {
         format: args.format,
         ordered: args.ordered,
         per_host: args.per_host,
-        progress: args.progress(&stderr, total),
+        progress,
     };
     let run = Run {
         intake,

@@ -78,6 +78,11 @@ impl<W: Write> Printer<W> {
         self.progress.update(counts);
     }
 
+    /// The terminal was resized: the progress line is redrawn at the next update.
+    pub(crate) fn resized(&mut self) {
+        self.progress.resized();
+    }
+
     /// When the progress line next wants redrawing, if it does.
     pub(crate) fn progress_due(&self) -> Option<Instant> {
         self.progress.due()
