@@ -13,9 +13,10 @@
 //! The line is drawn with `\r` and erased with `ESC [ K` (erase to the end of the line), and cut
 //! to the terminal's width, read from the terminal itself (`TIOCGWINSZ`) at every redraw, so that
 //! it never wraps: `\r` only goes back to the start of the last row. After the window has been
-//! narrowed, the terminal has re-flowed the line drawn at the old width over several rows; the
-//! rows above are erased too (`ESC [ A`), so a resize leaves none behind. The run loop redraws
-//! at once on `SIGWINCH` ([`Progress::resized`]).
+//! narrowed, a terminal that re-flows long lines (tmux does) has spread the line drawn at the old
+//! width over several rows; the rows above are erased too (`ESC [ A`), so a resize leaves none
+//! behind. (A terminal that truncates instead loses the row above the line at a narrowing.)
+//! The run loop redraws at once on `SIGWINCH` ([`Progress::resized`]).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
