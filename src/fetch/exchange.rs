@@ -36,7 +36,8 @@ pub(super) struct Attempt<'a> {
     pub(super) proxy: Option<&'a Proxy>,
     /// The end of the whole URL's time; `None` for a timeout too large to add to a clock.
     pub(super) deadline: Option<Instant>,
-    /// When [`Fetcher::load_url`](super::Fetcher::load_url) started: every `elapsed` is counted from here.
+    /// When [`Fetcher::load_url`](super::Fetcher::load_url) started: every `elapsed` is counted
+    /// from here.
     pub(super) started: Instant,
     /// For the first request; every redirect after it has [`Config::OwnDeadline`].
     pub(super) config: Config,
@@ -49,8 +50,8 @@ pub(super) enum Config {
     /// of a URL fetched directly (ureq counts the deadline from the start of each request).
     AgentDeadline,
     /// One made for the request, with what is left of the deadline and the proxy: for a request
-    /// after the first (a retry, a redirect), and for any request through a proxy (the pool is still shared: ureq
-    /// keys pooled connections by proxy).
+    /// after the first (a retry, a redirect), and for any request through a proxy (the pool is
+    /// still shared: ureq keys pooled connections by proxy).
     OwnDeadline,
 }
 
