@@ -93,11 +93,12 @@
 //!
 //! # Fetching
 //!
-//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`; the
-//! pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
-//! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
-//! socket operation, so a server that drips a byte a second can hold it for hours), the body
-//! counted while it streams and never buffered, and errors worded like urllib's.
+//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`;
+//! the pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one
+//! shared HTTP client (connections reused), one total deadline per URL covering DNS, connect,
+//! TLS, redirects and body (Python's timeout is per socket operation, so a server that drips a
+//! byte a second can hold it for hours), the body counted while it streams and never buffered,
+//! and errors worded like urllib's.
 //!
 //! # Features
 //!
