@@ -22,9 +22,10 @@ use crate::repr::repr;
 /// `HOST` is a host name, an IP address (IPv6 in brackets), or `*` for every host; it is
 /// matched without regard to case. `PORT` is the port the URL connects to (80 and 443 when it
 /// names none). Each `ADDR` is an IPv4 or IPv6 address, IPv6 with or without brackets; with
-/// several, connections race them (see the crate's fetching notes). A leading `+` is accepted
-/// and changes nothing: in curl it lets the entry time out of its DNS cache, and here entries
-/// last as long as the fetcher. curl's `-HOST:PORT`, which removes an entry, is not supported.
+/// several, connections race them as they race a host name's addresses (Happy Eyeballs, see
+/// the [module](crate::fetch)). A leading `+` is accepted and changes nothing: in curl it lets
+/// the entry time out of its DNS cache, and here entries last as long as the fetcher. curl's
+/// `-HOST:PORT`, which removes an entry, is not supported.
 ///
 /// When several entries name one host and port, the last one counts; an entry for the host
 /// itself comes before a `*` entry.
