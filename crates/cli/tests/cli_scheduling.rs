@@ -327,6 +327,7 @@ fn help_documents_each_option() {
         "K mod N",
         "--no-progress",
         "terminal",
+        "no upper limit",
     ] {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }
