@@ -5,12 +5,11 @@ mod common;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{GENEROUS, fetcher, refused_addr, server, within};
+use common::{GENEROUS, fetcher, python3, refused_addr, server, within};
 use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
 use fetchall_serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
 use ureq::http::HeaderValue;
@@ -813,22 +812,8 @@ fn the_written_down_references_are_python_urljoins() {
 fn python_urljoin(pairs: &[(String, String)]) -> Vec<String> {
     let script = "import json, sys\nfrom urllib.parse import urljoin\n\
                   print(json.dumps([urljoin(b, r) for b, r in json.load(sys.stdin)]))\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect(
-            "this test needs `python3`, which is not installed \
-             (Debian: `apt-get install python3`; .ci/run installs it)",
-        );
     let input = serde_json::to_string(pairs).expect("json");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).expect("write to python3");
-    drop(stdin);
-    let output = child.wait_with_output().expect("python3 runs");
-    assert!(output.status.success(), "python3 failed");
-    serde_json::from_slice(&output.stdout).expect("python3's answer")
+    serde_json::from_str(&python3(script, &input)).expect("python3's answer")
 }
 
 /// The error for a `302` to `location`, which must not be followed: no second request is made.
