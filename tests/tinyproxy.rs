@@ -5,8 +5,8 @@
 //! tinyproxy's `BasicAuth`.
 //!
 //! Ignored by default, since tinyproxy is a system package: run them with
-//! `cargo test -- --include-ignored`. They then fail, saying so, when tinyproxy is missing;
-//! `.ci/install-tools` installs it.
+//! `cargo test -- --include-ignored`. They then fail, saying so, when tinyproxy is missing
+//! (`testing::require`); `.ci/install-tools` installs it.
 
 mod common;
 
@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use common::{GENEROUS, server, within};
 use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Proxies};
+use fetchall_serve::testing::require;
 
 /// The user name and password of the proxies started with `BasicAuth`.
 const USER: &str = "fetchall";
@@ -39,6 +40,8 @@ impl Tinyproxy {
     /// Starts tinyproxy on a free loopback port, asking for [`USER`] and [`PASSWORD`] when
     /// `basic_auth`, and waits until it accepts connections.
     fn start(basic_auth: bool) -> Tinyproxy {
+        // Fails the test, saying what to install, when tinyproxy is missing.
+        require("tinyproxy", "-v");
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -68,14 +71,7 @@ impl Tinyproxy {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "tinyproxy is not installed, and this test needs it: run `bash .ci/install-tools` \
-                 (or `apt-get install tinyproxy`), or leave out --include-ignored"
-            ),
-            Err(e) => panic!("tinyproxy did not start: {e}"),
-        };
+        let mut child = spawned.unwrap_or_else(|e| panic!("tinyproxy did not start: {e}"));
         let stdout = child.stdout.take().expect("standard output is piped");
         let (lines, log) = mpsc::channel();
         thread::spawn(move || {
