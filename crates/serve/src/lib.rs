@@ -55,6 +55,7 @@
 //! ```
 
 pub mod testing;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
