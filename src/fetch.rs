@@ -52,19 +52,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ureq::config::Config;
 use ureq::http::header::{ACCEPT_ENCODING, LOCATION, RETRY_AFTER, USER_AGENT};
 use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    RustlsConnector, Transport,
+    Transport,
 };
 use ureq::{Agent, Proxy, ProxyProtocol, ResponseExt, Timeout};
 
 use self::clients::{CONNECTIONS_PER_AGENT, Clients};
 use self::socket::SocketConnector;
+pub use self::tls::{CaCertificates, ClientIdentity, PemError, SystemStore, TlsInfo, Trust};
+use self::tls::{TlsConnector, TlsFailed, TlsSettings};
 
 mod clients;
 mod socket;
+mod tls;
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.
@@ -179,8 +181,19 @@ pub struct FetchOptions {
     /// byte count the encoded size: bodies are never decompressed).
     pub headers: HeaderMap,
     /// Skip TLS certificate and host name verification. Default `false`: certificates are
-    /// verified against the bundled Mozilla roots.
+    /// verified against [`FetchOptions::trust`].
     pub insecure: bool,
+    /// The certificate authorities trusted for `https`. Default [`Trust::System`]: the system's
+    /// store, with `SSL_CERT_FILE` and `SSL_CERT_DIR` honoured, as Python and curl trust.
+    pub trust: Trust,
+    /// The client certificate presented to a server that asks for one (mutual TLS). Default
+    /// none.
+    pub client_cert: Option<ClientIdentity>,
+    /// Fail an `https` URL whose certificate expires within this many days, with
+    /// [`FetchError::CertificateExpires`]: the check no TLS peer makes by default, so that a
+    /// smoke test sees an expiry coming. The certificate checked is the one of the connection
+    /// the final response came on. Default none.
+    pub cert_expiry_days: Option<u32>,
     /// The HTTP proxies, by URL scheme. Default [`Proxies::from_env`]: the environment
     /// variables curl reads.
     pub proxies: Proxies,
@@ -203,6 +216,9 @@ impl Default for FetchOptions {
             method: Method::Get,
             headers: HeaderMap::new(),
             insecure: false,
+            trust: Trust::System,
+            client_cert: None,
+            cert_expiry_days: None,
             proxies: Proxies::from_env(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
@@ -226,6 +242,9 @@ pub struct Page {
     /// connection after the keep-alive race (see [`FetchOptions::retries`]) is part of the
     /// attempt it repeats, as curl and browsers do not count it as a retry either.
     pub attempts: u32,
+    /// For an `https` page, the TLS version and the server certificate of the connection the
+    /// final response came on.
+    pub tls: Option<TlsInfo>,
 }
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
@@ -247,6 +266,7 @@ pub struct Fetcher {
     max_redirects: u32,
     timeout: Duration,
     retries: u32,
+    cert_expiry_days: Option<u32>,
     shared: Arc<Shared>,
 }
 
@@ -284,19 +304,19 @@ impl Fetcher {
             .output_buffer_size(OUTPUT_BUFFER)
             // ureq would read one proxy for every scheme from the environment; `Proxies` picks
             // one per request instead (see `Fetcher::exchange`).
-            .proxy(None)
-            .tls_config(
-                TlsConfig::builder()
-                    .disable_verification(options.insecure)
-                    .build(),
-            );
+            .proxy(None);
         if let Ok(user_agent) = options.user_agent.to_str() {
             // Only for a proxy's CONNECT: the requests themselves carry the header below.
             config = config.user_agent(user_agent);
         }
+        let tls = TlsConnector::new(TlsSettings {
+            trust: options.trust,
+            client: options.client_cert,
+            insecure: options.insecure,
+        });
         let clients = Clients::new(
             config.build(),
-            PhaseConnector::new(),
+            PhaseConnector::new(tls),
             options.max_idle_connections,
             options.max_idle_connections_per_host,
         );
@@ -327,6 +347,7 @@ impl Fetcher {
             max_redirects: options.max_redirects,
             timeout: options.timeout,
             retries: options.retries,
+            cert_expiry_days: options.cert_expiry_days,
             shared: Arc::new(Shared {
                 headers,
                 accept: options.accept,
@@ -445,6 +466,8 @@ impl Fetcher {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.shared.headers);
         }
+        // Whatever an earlier request on this thread left there is not this one's.
+        drop(tls::take_used());
         // The agent's own deadline is the whole timeout, which is right for a first attempt.
         // Any other attempt, and any request through a proxy, gets a configuration of its own
         // (the pool is still shared: ureq keys pooled connections by proxy).
@@ -460,6 +483,28 @@ impl Fetcher {
             error: classify(e, Stage::Exchange, started.elapsed()),
             retry_after: None,
         })?;
+
+        // The facts of the connection the final response came on; none after a redirect to
+        // `http`, whose connection has none.
+        let https = response.get_uri().scheme_str() == Some("https");
+        let tls = tls::take_used()
+            .filter(|_| https)
+            .map(|info| TlsInfo::clone(&info));
+        if let (Some(info), Some(days)) = (&tls, self.cert_expiry_days) {
+            let now = SystemTime::now();
+            let within = now.checked_add(Duration::from_secs(u64::from(days) * 86_400));
+            if within.is_none_or(|limit| info.not_after < limit) {
+                let error = FetchError::CertificateExpires {
+                    info: Box::new(info.clone()),
+                    days_left: info.days_left(now),
+                };
+                return Err(Failed {
+                    error,
+                    retry_after: None,
+                    stale: false,
+                });
+            }
+        }
 
         let status = response.status();
         let code = status.as_u16();
@@ -500,6 +545,7 @@ impl Fetcher {
                 final_url,
                 elapsed: started.elapsed(),
                 attempts: 1,
+                tls,
             }),
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
@@ -1042,6 +1088,15 @@ pub enum FetchError {
         /// Its value.
         value: String,
     },
+    /// The `https` server's certificate expires within [`FetchOptions::cert_expiry_days`]:
+    /// `certificate expires in 5 days (2026-12-06)`, or `certificate expired 3 days ago
+    /// (2026-11-28)` when [`FetchOptions::insecure`] let an expired one through.
+    CertificateExpires {
+        /// The connection's TLS facts, the certificate's among them.
+        info: Box<TlsInfo>,
+        /// Whole days left when it was checked ([`TlsInfo::days_left`]).
+        days_left: i64,
+    },
     /// More than one attempt was made and the last one failed with `last`:
     /// `HTTP Error 503: Service Unavailable (after 3 attempts)`.
     Retried {
@@ -1194,6 +1249,12 @@ impl fmt::Display for FetchError {
                 read,
                 expected: None,
             } => write!(f, "IncompleteRead({read} bytes read)"),
+            FetchError::Tls(ureq::Error::Other(inner)) if inner.is::<TlsFailed>() => {
+                match inner.downcast_ref::<TlsFailed>() {
+                    Some(failed) => f.write_str(&failed.python_message()),
+                    None => Ok(()),
+                }
+            }
             FetchError::Tls(e) => write!(f, "<urlopen error [SSL] {}>", detail_message(e)),
             FetchError::BadResponse(e) => {
                 write!(f, "invalid HTTP response: {}", detail_message(e))
@@ -1204,6 +1265,15 @@ impl fmt::Display for FetchError {
                 "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
                 repr(value)
             ),
+            FetchError::CertificateExpires { info, days_left } => {
+                let date = info.not_after_date();
+                match days_left {
+                    1 => write!(f, "certificate expires in 1 day ({date})"),
+                    0.. => write!(f, "certificate expires in {days_left} days ({date})"),
+                    -1 => write!(f, "certificate expired 1 day ago ({date})"),
+                    _ => write!(f, "certificate expired {} days ago ({date})", -days_left),
+                }
+            }
             FetchError::Retried { attempts, last } => {
                 write!(f, "{last} (after {attempts} attempts)")
             }
@@ -1274,7 +1344,7 @@ fn classify_other(boxed: Box<dyn std::error::Error + Send + Sync>, stage: Stage)
         Ok(stale) => return classify_io(stale.0, stage),
         Err(boxed) => boxed,
     };
-    if boxed.is::<TlsFailed>() {
+    if boxed.is::<TlsFailed>() || boxed.is::<TlsLabelled>() {
         FetchError::Tls(ureq::Error::Other(boxed))
     } else {
         FetchError::Other(ureq::Error::Other(boxed))
@@ -1384,7 +1454,7 @@ fn one_line(text: &str) -> String {
 type Chain = ChainedConnector<
     (),
     ChainedConnector<(), ChainedConnector<(), (), ConnectProxyConnector>, SocketConnector>,
-    RustlsConnector,
+    TlsConnector,
 >;
 
 /// The connector chain, with every error labelled by phase: a timeout while connecting becomes
@@ -1399,11 +1469,8 @@ type Chain = ChainedConnector<
 struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
-    fn new() -> PhaseConnector {
-        let chain =
-            ().chain(ConnectProxyConnector::default())
-                .chain(SocketConnector)
-                .chain(RustlsConnector::default());
+    fn new(tls: TlsConnector) -> PhaseConnector {
+        let chain = ().chain(ConnectProxyConnector::default()).chain(SocketConnector).chain(tls);
         PhaseConnector(Arc::new(chain))
     }
 }
@@ -1429,7 +1496,7 @@ impl Connector for PhaseConnector {
 fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
     match e {
         ureq::Error::Io(e) if tls && e.kind() == io::ErrorKind::InvalidData => {
-            ureq::Error::Other(Box::new(TlsFailed(e)))
+            ureq::Error::Other(Box::new(TlsLabelled(e)))
         }
         e => e,
     }
@@ -1437,9 +1504,9 @@ fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
 
 /// A TLS failure that arrived as an `io::Error`. Displays as the TLS library's message.
 #[derive(Debug)]
-struct TlsFailed(io::Error);
+struct TlsLabelled(io::Error);
 
-impl fmt::Display for TlsFailed {
+impl fmt::Display for TlsLabelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.get_ref() {
             Some(inner) => fmt::Display::fmt(inner, f),
@@ -1448,7 +1515,7 @@ impl fmt::Display for TlsFailed {
     }
 }
 
-impl std::error::Error for TlsFailed {
+impl std::error::Error for TlsLabelled {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }

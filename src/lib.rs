@@ -115,9 +115,10 @@ mod wait;
 
 pub use executor::{Executor, Map, Sequential};
 pub use fetch::{
-    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, ParseStatusRangesError, Phase, Proxies, RETRY_BASE_DELAY,
-    RETRY_MAX_DELAY, StatusRanges, load_url,
+    CaCertificates, ClientIdentity, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
+    DNS_TTL, FetchError, FetchOptions, Fetcher, Method, Page, ParseStatusRangesError, PemError,
+    Phase, Proxies, RETRY_BASE_DELAY, RETRY_MAX_DELAY, StatusRanges, SystemStore, TlsInfo, Trust,
+    load_url,
 };
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};
