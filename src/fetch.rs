@@ -428,7 +428,8 @@ impl Fetcher {
             } else {
                 retries += 1;
             }
-            tracing::debug!(url, retries, ?wait, error = %failed.error, "will try again");
+            let url = crate::redact_password(url);
+            tracing::debug!(%url, retries, ?wait, error = %failed.error, "will try again");
             thread::sleep(wait);
         }
     }
@@ -1126,6 +1127,16 @@ impl FetchError {
         }
     }
 
+    /// The TLS facts that come with the error: the certificate of a
+    /// [`FetchError::CertificateExpires`] (also after retries).
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        match self {
+            FetchError::CertificateExpires { info, .. } => Some(info),
+            FetchError::Retried { last, .. } => last.tls(),
+            _ => None,
+        }
+    }
+
     /// How many attempts were made for the URL (see [`Page::attempts`]): 0 when none could be
     /// (an invalid URL, an unusable proxy), the count for [`FetchError::Retried`], 1 otherwise.
     ///
@@ -1210,7 +1221,13 @@ impl FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::InvalidUrl { url } => write!(f, "unknown url type: {}", repr(url)),
+            FetchError::InvalidUrl { url } => {
+                write!(
+                    f,
+                    "unknown url type: {}",
+                    repr(&crate::redact_password(url))
+                )
+            }
             FetchError::Status { code } => write!(f, "HTTP Error {code}: {}", reason(*code)),
             FetchError::TooManyRedirects { code, followed } => write!(
                 f,

@@ -110,6 +110,7 @@ mod handle;
 mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
+mod redact;
 mod repr;
 mod wait;
 
@@ -124,6 +125,7 @@ pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
+pub use redact::redact_password;
 pub use repr::repr;
 pub use wait::{
     AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,

@@ -105,6 +105,35 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) insecure: bool,
 
+    // TLS options (issue 10, items 1 and 3).
+    /// Trust only the CA certificates in FILE (PEM, one or more) for https, instead of the
+    /// system's trust store
+    ///
+    /// Without it, https servers are checked against the system's store, as Python and curl
+    /// check them: SSL_CERT_FILE and SSL_CERT_DIR when set, else the OS's (on Linux the bundle
+    /// and directory OpenSSL uses, where update-ca-certificates installs). As curl's --cacert,
+    /// the file replaces that store.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<PathBuf>,
+
+    /// Present the client certificate in FILE (PEM) to https servers that ask for one (mutual
+    /// TLS); the key is read from --key, or from FILE itself when it holds the key too
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM: PKCS #8, PKCS #1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+
+    /// Fail an https URL whose certificate expires within DAYS days: 'certificate expires in 5
+    /// days (2026-12-06)'
+    ///
+    /// The certificate checked is the one of the connection the final response came on. With
+    /// --format json, every https line carries the certificate's dates anyway (cert_not_after,
+    /// cert_days_left).
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) cert_expiry: Option<u32>,
+
     /// Which executor runs the fetches
     #[arg(long, value_enum, default_value_t = Backend::Pool)]
     pub(crate) backend: Backend,
@@ -270,6 +299,29 @@ mod tests {
             assert_ne!(err.kind(), ErrorKind::DisplayHelp);
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn tls_options_parse() {
+        let args = parse(&[
+            "-",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "me.pem",
+            "--key",
+            "me.key",
+            "--cert-expiry",
+            "14",
+        ])
+        .unwrap();
+        assert_eq!(args.cacert, Some(PathBuf::from("ca.pem")));
+        assert_eq!(args.cert, Some(PathBuf::from("me.pem")));
+        assert_eq!(args.key, Some(PathBuf::from("me.key")));
+        assert_eq!(args.cert_expiry, Some(14));
+        let err = parse(&["-", "--key", "me.key"]).expect_err("--key needs --cert");
+        assert_eq!(err.exit_code(), 2);
+        assert!(parse(&["-", "--cert-expiry", "-1"]).is_err());
     }
 
     #[test]

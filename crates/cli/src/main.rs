@@ -13,6 +13,7 @@ mod output;
 mod progress;
 mod run;
 mod shard;
+mod tls;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -22,11 +22,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use fetchall::{
     AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Proxies, Sequential, TaskError,
-    TaskHandle, ThreadPool,
+    TaskHandle, ThreadPool, redact_password,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -35,9 +35,12 @@ use crate::demo;
 use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
 use crate::input::{Event, Line, Source, count_lines, spawn_reader};
 use crate::order::Reorder;
-use crate::output::{Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line};
+use crate::output::{
+    Certificate, Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line,
+};
 use crate::progress::{Counts, Progress, StatusLine};
 use crate::shard::Shard;
+use crate::tls::TlsOptions;
 
 /// Fetches one URL: the real one wraps [`fetchall::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
@@ -78,6 +81,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
     // Logs, warnings and the summary share stderr with the progress line.
     let stderr = StatusLine::stderr();
     init_logging(args.verbose, stderr.clone());
+    // Files named by the TLS options are read, and refused, before anything starts.
+    let tls = TlsOptions::from_args(args, &stderr)?;
     // Refused before anything starts; the `match` below refuses it again for the compiler.
     if args.backend == Backend::Rayon && !cfg!(feature = "rayon") {
         return Err(NO_RAYON.into());
@@ -99,7 +104,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         per_host: args.per_host,
         progress: progress(args, &stderr, shard, total),
     };
-    let fetch = fetcher(args);
+    let fetch = fetcher(args, tls);
     let builder = ThreadPool::builder()
         .num_threads(args.max_workers)
         .thread_name_prefix("fetchall")
@@ -170,7 +175,7 @@ where
 }
 
 /// The real fetch: one [`Fetcher`] (one connection pool) shared by every worker.
-fn fetcher(args: &Args) -> Arc<FetchFn> {
+fn fetcher(args: &Args, tls: TlsOptions) -> Arc<FetchFn> {
     let mut options = FetchOptions::default();
     options.timeout = args.timeout;
     options.retries = args.retries;
@@ -179,10 +184,7 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
     options.user_agent = args.user_agent.clone();
     options.accept = args.accept.clone();
     options.max_redirects = args.max_redirects;
-    options.insecure = args.insecure;
-    if args.insecure {
-        tracing::warn!("--insecure: TLS certificates and host names are not verified");
-    }
+    tls.apply(&mut options);
     if args.demo {
         // The demo fetches only its own server on 127.0.0.1, which a proxy named in the
         // environment could not reach.
@@ -199,11 +201,17 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
                 bytes: page.bytes,
                 status: page.status,
                 attempts: page.attempts,
+                tls: page
+                    .tls
+                    .map(|info| Certificate::new(&info, SystemTime::now())),
             })
             .map_err(|e| Failure {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                tls: e
+                    .tls()
+                    .map(|info| Box::new(Certificate::new(info, SystemTime::now()))),
             })
     })
 }
@@ -589,7 +597,7 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
         let handle = self
             .executor
             .submit(move || run_line(line, &*fetch, start, queued));
-        tracing::debug!(%url, task = handle.id(), "queued");
+        tracing::debug!(url = %redact_password(&url), task = handle.id(), "queued");
         let submitted = Submitted {
             seq,
             url,
@@ -705,22 +713,22 @@ fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Duration) -> Ou
     let worker = thread::current().name().map(str::to_owned);
     let (url, result, elapsed) = match line {
         Line::Url(url) => {
-            tracing::debug!(%url, worker = worker.as_deref(), "started");
+            tracing::debug!(url = %redact_password(&url), worker = worker.as_deref(), "started");
             let begun = Instant::now();
             let result = fetch(&url);
             let elapsed = begun.elapsed();
             match &result {
                 Ok(page) => tracing::debug!(
-                    %url, status = page.status, bytes = page.bytes, ?elapsed, "fetched"
+                    url = %redact_password(&url), status = page.status, bytes = page.bytes, ?elapsed, "fetched"
                 ),
                 Err(failure) => tracing::debug!(
-                    %url, status = failure.status, error = %failure.message, ?elapsed, "failed"
+                    url = %redact_password(&url), status = failure.status, error = %failure.message, ?elapsed, "failed"
                 ),
             }
             (url, result, Some(elapsed))
         }
         Line::Rejected { shown, reason } => {
-            tracing::debug!(url = %shown, %reason, "rejected");
+            tracing::debug!(url = %redact_password(&shown), %reason, "rejected");
             (shown, Err(Failure::new(reason)), None)
         }
     };
@@ -774,12 +782,14 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
+                    tls: None,
                 })
             } else {
                 Ok(Fetched {
                     bytes: url.len() as u64,
                     status: 200,
                     attempts: 1,
+                    tls: None,
                 })
             }
         })
@@ -911,6 +921,7 @@ mod tests {
                 bytes: 0,
                 status: 200,
                 attempts: 1,
+                tls: None,
             })
         })
     }
