@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use common::{GENEROUS, Server, server, within};
-use fetchall::{ClientIdentity, FetchError, FetchOptions, Fetcher, Proxies, Trust};
+use fetchall::fetch::{ClientIdentity, FetchError, FetchOptions, Fetcher, Proxies, Trust};
 use fetchall_serve::tls::{Ca, Identity, LOCALHOST, PemDir, TlsFront, self_signed};
 
 /// A CA for servers and one for clients, with the server CA's certificate in a file.

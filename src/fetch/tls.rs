@@ -80,7 +80,7 @@ const DAY: u64 = 86_400;
 /// # Examples
 ///
 /// ```
-/// use fetchall::{FetchOptions, Trust};
+/// use fetchall::fetch::{FetchOptions, Trust};
 ///
 /// let mut options = FetchOptions::default();
 /// assert!(matches!(options.trust, Trust::System));
@@ -791,7 +791,7 @@ impl TlsFailed {
                 // What OpenSSL says of an answer that is not TLS at all: usually plain HTTP.
                 "[SSL: WRONG_VERSION_NUMBER] wrong version number".into()
             }
-            other => format!("[SSL] {}", super::one_line(&other.to_string())),
+            other => format!("[SSL] {}", super::classify::one_line(&other.to_string())),
         }
     }
 }
@@ -831,8 +831,10 @@ fn verify_text(e: &CertificateError, host: &str) -> String {
         CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
             "unsupported certificate purpose".into()
         }
-        CertificateError::Other(other) => super::one_line(&other.to_string()),
-        other => super::one_line(&rustls::Error::InvalidCertificate(other.clone()).to_string()),
+        CertificateError::Other(other) => super::classify::one_line(&other.to_string()),
+        other => {
+            super::classify::one_line(&rustls::Error::InvalidCertificate(other.clone()).to_string())
+        }
     }
 }
 

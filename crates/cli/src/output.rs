@@ -27,7 +27,7 @@ pub(crate) struct Fetched {
     pub(crate) bytes: u64,
     /// The final response's status code.
     pub(crate) status: u16,
-    /// Attempts made ([`fetchall::Page::attempts`]): more than 1 after retries.
+    /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
     /// The TLS version and the server's certificate, for an `https` page.
     pub(crate) tls: Option<Certificate>,
@@ -50,7 +50,7 @@ pub(crate) struct Certificate {
 
 impl Certificate {
     /// The facts of `info`, with the days left counted from `now`.
-    pub(crate) fn new(info: &fetchall::TlsInfo, now: std::time::SystemTime) -> Certificate {
+    pub(crate) fn new(info: &fetchall::fetch::TlsInfo, now: std::time::SystemTime) -> Certificate {
         Certificate {
             version: info.version.clone(),
             subject: info.subject.clone(),
@@ -68,7 +68,7 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// The HTTP status, when the server answered with an error status.
     pub(crate) status: Option<u16>,
-    /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
+    /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
     /// The certificate, when it is why the line failed (`--cert-expiry`). Boxed: a failure is

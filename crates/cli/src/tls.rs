@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use fetchall::{ClientIdentity, FetchOptions, Trust};
+use fetchall::fetch::{ClientIdentity, FetchOptions, Trust};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::cli::Args;

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 /// # Examples
 ///
 /// ```
-/// use fetchall::redact_password;
+/// use fetchall::fetch::redact_password;
 ///
 /// assert_eq!(redact_password("https://me:s3cret@example.com/x?y"), "https://me:***@example.com/x?y");
 /// assert_eq!(redact_password("http://me@example.com/"), "http://me@example.com/");
