@@ -7,3 +7,4 @@ mod support;
 mod cli;
 mod cli_request;
 mod cli_scheduling;
+mod cli_tls;
