@@ -24,6 +24,8 @@ Examples:
   fetchall urls.txt --format json | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
   fetchall --demo                         no internet needed: fetch from a local test server
+  fetchall urls.txt --cacert ca.pem --cert-expiry 14
+                                          trust a private CA; fail certificates expiring soon
 
 Input: one URL per line; surrounding whitespace is trimmed, blank lines and lines starting
 with '#' are skipped. Every other line gets exactly one output line, in completion order.
@@ -31,6 +33,11 @@ with '#' are skipped. Every other line gets exactly one output line, in completi
 Output: 'URL' page is N bytes
         'URL' generated an exception: MESSAGE
 as the concurrent.futures example in the Python docs prints them. A summary goes to stderr.
+
+https: certificates are checked against the system's trust store (SSL_CERT_FILE and
+SSL_CERT_DIR when set), and failures read like Python's. Credentials in a URL
+(http://user:pass@host/) are sent as Basic auth, as curl sends them; the password is shown only
+on the URL's own result line (and JSON url), never in logs or messages.
 
 Exit status: 0 if every URL was fetched, 1 if any failed, 2 for a usage or input error,
 130 when interrupted by Ctrl-C (a second Ctrl-C quits at once).
