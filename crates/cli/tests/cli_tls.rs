@@ -296,3 +296,24 @@ fn a_password_in_a_url_is_sent_but_never_repeated() {
         assert!(!message.contains(secret), "{line}");
     }
 }
+
+#[test]
+fn an_empty_trust_store_falls_back_to_the_bundled_roots_and_says_so() {
+    let (pki, server) = (Pki::new(), server());
+    let front = front(&server, &pki.ca.leaf(&LOCALHOST));
+    let url = front.url_for("localhost", "/ok");
+    let empty = pki.file("no-certificates.pem", "");
+    let run = fetchall(&url, &[], &[("SSL_CERT_FILE", &empty)]);
+    // The bundled Mozilla roots do not know the test CA either.
+    let unknown = format!("{VERIFY_FAILED}unable to get local issuer certificate>");
+    assert_eq!(run.stdout, exception(&url, &unknown));
+    assert!(
+        run.stderr
+            .contains("no certificate authority in the system's trust store"),
+        "{}",
+        run.stderr
+    );
+    // An http-only run never reads the store, so it has nothing to say.
+    let run = fetchall(&server.url("/ok"), &["-q"], &[("SSL_CERT_FILE", &empty)]);
+    assert_eq!(run.stderr, "");
+}
