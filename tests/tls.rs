@@ -4,7 +4,10 @@
 
 mod common;
 
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::process::Command;
+use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
 use common::{GENEROUS, Server, server, within};
@@ -108,6 +111,41 @@ fn bad_fronts(pki: &Pki, server: &Server) -> Vec<(&'static str, TlsFront, &'stat
             "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required".into(),
         ),
     ]
+}
+
+/// A server that reads what the client sends first (its ClientHello) and closes its side, for
+/// `connections` connections: the client's handshake ends in an EOF.
+fn hang_up(connections: usize) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let _ = conn.set_read_timeout(Some(GENEROUS));
+            let _ = conn.read(&mut [0; 4096]);
+            let _ = conn.shutdown(Shutdown::Write);
+            // Read to the client's end, so that closing sends no reset.
+            let _ = conn.read_to_end(&mut Vec::new());
+        }
+    });
+    (addr, server)
+}
+
+const HANDSHAKE_EOF: &str =
+    "<urlopen error [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol>";
+
+#[test]
+fn a_server_that_hangs_up_in_the_handshake_is_an_eof_in_violation_of_protocol() {
+    within(GENEROUS, || {
+        let (addr, server) = hang_up(1);
+        let e = fetcher_with(|_| {})
+            .load_url(&format!("https://{addr}/"))
+            .expect_err("no handshake");
+        assert_eq!(e.to_string(), HANDSHAKE_EOF);
+        server.join().expect("server thread");
+    });
 }
 
 #[test]
@@ -407,5 +445,11 @@ fn every_bad_certificate_is_worded_as_python3_words_it() {
         }
         let ours = fetcher.load_url(&plain).expect_err("plain").to_string();
         assert_eq!(ours, python_says(&plain, &ca_file), "plain http");
+        let (addr, hangup) = hang_up(2);
+        let url = format!("https://{addr}/");
+        let ours = fetcher.load_url(&url).expect_err("hang-up").to_string();
+        assert_eq!(ours, HANDSHAKE_EOF);
+        assert_eq!(ours, python_says(&url, &ca_file), "closed in the handshake");
+        hangup.join().expect("server thread");
     });
 }

@@ -31,6 +31,8 @@
 //! | wrong name | `... certificate verify failed: Hostname mismatch, certificate is not valid for 'localhost'. (_ssl.c:1006)>` |
 //! | wrong IP | `... certificate verify failed: IP address mismatch, certificate is not valid for '127.0.0.1'. (_ssl.c:1006)>` |
 //! | client certificate required, none sent (TLS 1.3) | `[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required (_ssl.c:2580)` |
+//! | not TLS (a plain HTTP server) | `<urlopen error [SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)>` |
+//! | closed during the handshake | `<urlopen error [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)>` |
 //!
 //! fetchall prints the same without the `(_ssl.c:NNNN)` suffix, which names a line of Python's
 //! own C source. The last line has no `<urlopen error ...>` around it because TLS 1.3 completes
@@ -651,7 +653,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
             .map_err(|_| ureq::Error::Tls("not a host name TLS can check"))?;
         let mut conn = ClientConnection::new(self.config(), name).map_err(|e| {
             ureq::Error::Other(Box::new(TlsFailed {
-                error: e,
+                error: Some(e),
                 host: host.clone(),
                 handshake: true,
             }))
@@ -738,6 +740,14 @@ impl Transport for TlsTransport {
 fn tls_error(e: io::Error, host: &str, handshake: bool) -> ureq::Error {
     let is_rustls = e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>());
     if !is_rustls {
+        if handshake && e.kind() == io::ErrorKind::UnexpectedEof {
+            // The server closed the connection in the middle of the handshake.
+            return ureq::Error::Other(Box::new(TlsFailed {
+                error: None,
+                host: host.to_owned(),
+                handshake,
+            }));
+        }
         return ureq::Error::from(e);
     }
     match e
@@ -745,7 +755,7 @@ fn tls_error(e: io::Error, host: &str, handshake: bool) -> ureq::Error {
         .map(|inner| inner.downcast::<rustls::Error>())
     {
         Some(Ok(error)) => ureq::Error::Other(Box::new(TlsFailed {
-            error: *error,
+            error: Some(*error),
             host: host.to_owned(),
             handshake,
         })),
@@ -758,7 +768,8 @@ fn tls_error(e: io::Error, host: &str, handshake: bool) -> ureq::Error {
 /// as Python prints it (see the [module documentation](self)).
 #[derive(Debug)]
 pub(super) struct TlsFailed {
-    error: rustls::Error,
+    /// `None`: the connection ended in the middle of the handshake.
+    error: Option<rustls::Error>,
     /// The host the certificate was checked against.
     host: String,
     /// During the handshake (urllib's `<urlopen error ...>`), or after it.
@@ -778,7 +789,11 @@ impl TlsFailed {
 
     /// OpenSSL's `[SSL: REASON] reason text`, or rustls's own words where OpenSSL has none.
     fn openssl_text(&self) -> String {
-        match &self.error {
+        let Some(error) = &self.error else {
+            return "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol"
+                .into();
+        };
+        match error {
             rustls::Error::InvalidCertificate(e) => format!(
                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {}",
                 verify_text(e, &self.host)
@@ -798,13 +813,16 @@ impl TlsFailed {
 
 impl fmt::Display for TlsFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
+        match &self.error {
+            Some(error) => fmt::Display::fmt(error, f),
+            None => f.write_str("the connection closed during the TLS handshake"),
+        }
     }
 }
 
 impl std::error::Error for TlsFailed {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        self.error.as_ref().map(|e| e as _)
     }
 }
 
@@ -930,7 +948,7 @@ mod tests {
 
     fn failed(error: rustls::Error, host: &str, handshake: bool) -> String {
         TlsFailed {
-            error,
+            error: Some(error),
             host: host.into(),
             handshake,
         }
@@ -991,6 +1009,15 @@ mod tests {
         assert_eq!(
             failed(required, "a", true),
             "<urlopen error [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required>"
+        );
+        let eof = TlsFailed {
+            error: None,
+            host: "a".into(),
+            handshake: true,
+        };
+        assert_eq!(
+            eof.python_message(),
+            "<urlopen error [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol>"
         );
         let odd = rustls::Error::AlertReceived(AlertDescription::NoRenegotiation);
         assert_eq!(
