@@ -59,12 +59,13 @@ impl TlsOptions {
         })
     }
 
-    /// Puts the settings into `options`.
-    pub(crate) fn apply(self, options: &mut FetchOptions) {
+    /// `options` with these settings in.
+    pub(crate) fn applied_to(self, mut options: FetchOptions) -> FetchOptions {
         options.trust = self.trust;
         options.client_cert = self.client_cert;
         options.insecure = self.insecure;
         options.cert_expiry_days = self.cert_expiry_days;
+        options
     }
 }
 
@@ -139,8 +140,7 @@ mod tests {
         let (result, _) = options(&["-", "--cert-expiry", "7"]);
         let tls = result.expect("no files to read");
         assert!(matches!(tls.trust, Trust::System));
-        let mut fetch = FetchOptions::default();
-        tls.apply(&mut fetch);
+        let fetch = tls.applied_to(FetchOptions::default());
         assert_eq!(fetch.cert_expiry_days, Some(7));
         assert!(!fetch.insecure && fetch.client_cert.is_none());
     }

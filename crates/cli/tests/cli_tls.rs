@@ -261,7 +261,12 @@ fn a_password_in_a_url_is_sent_but_never_repeated() {
         .replacen("http://", &format!("http://user:{secret}@"), 1);
     let refused = format!("http://user:{secret}@{}/x", refused_addr());
     let invalid = format!("ftp://user:{secret}@example.invalid/");
-    let list = TempFile::holding(format!("{echo}\n{refused}\n{invalid}\n"));
+    // The redirect is logged at -vv, from and to.
+    let redirect =
+        server
+            .url("/redirect/1")
+            .replacen("http://", &format!("http://user:{secret}@"), 1);
+    let list = TempFile::holding(format!("{echo}\n{refused}\n{invalid}\n{redirect}\n"));
     let run = command()
         .arg(list.path())
         .args(["-vv", "--format", "json", "--retries", "1"])
@@ -279,6 +284,7 @@ fn a_password_in_a_url_is_sent_but_never_repeated() {
     assert!(basic, "{head}");
     assert!(!run.stderr.contains(secret), "{}", run.stderr);
     assert!(run.stderr.contains("user:***@"), "{}", run.stderr);
+    assert!(run.stderr.contains("redirected"), "{}", run.stderr);
     for line in run.lines() {
         let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
         for (field, value) in v.as_object().expect("object") {

@@ -7,4 +7,6 @@ mod support;
 mod cli;
 mod cli_request;
 mod cli_scheduling;
+mod cli_signals;
+mod cli_terminal;
 mod cli_tls;
