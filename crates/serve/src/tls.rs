@@ -663,7 +663,8 @@ fn accept_loop(listener: &TcpListener, front: &Arc<Front>) {
             return;
         }
         let Ok((client, _)) = accepted else {
-            // Out of file descriptors, for instance: try the next one.
+            // Out of file descriptors, for instance: back off instead of spinning.
+            thread::sleep(Duration::from_millis(10));
             continue;
         };
         front.accepted.fetch_add(1, Ordering::Relaxed);
