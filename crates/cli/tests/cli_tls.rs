@@ -323,3 +323,44 @@ fn an_empty_trust_store_falls_back_to_the_bundled_roots_and_says_so() {
     let run = fetchall(&server.url("/ok"), &["-q"], &[("SSL_CERT_FILE", &empty)]);
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn many_https_urls_on_many_workers_each_carry_their_own_servers_certificate() {
+    let (pki, server) = (Pki::new(), server());
+    let ca = pki.ca_file();
+    // Two servers whose certificates differ in their days left, fetched interleaved.
+    let fronts = [
+        front(&server, &pki.ca.leaf_expiring_in(&LOCALHOST, 40)),
+        front(&server, &pki.ca.leaf_expiring_in(&LOCALHOST, 80)),
+    ];
+    let urls: Vec<String> = (0..60)
+        .map(|i| fronts[i % 2].url_for("localhost", &format!("/bytes/{i}")))
+        .collect();
+    let list = TempFile::holding(urls.join("\n") + "\n");
+    let run = command()
+        .arg(list.path())
+        .args(["--cacert", &ca, "--format", "json", "-w", "8", "-q"])
+        .run();
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 60);
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        let url = v["url"].as_str().expect("url");
+        let days = if url.contains(&fronts[0].addr().port().to_string()) {
+            40
+        } else {
+            80
+        };
+        assert_eq!(v["cert_days_left"], days, "{line}");
+        let n: u64 = url
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("n");
+        assert_eq!(v["bytes"], n, "{line}");
+    }
+    // Kept alive: far fewer handshakes than URLs.
+    let handshakes = fronts[0].connections_accepted() + fronts[1].connections_accepted();
+    assert!(handshakes <= 16, "{handshakes} connections for 60 URLs");
+}
