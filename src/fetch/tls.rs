@@ -76,8 +76,9 @@ const DAY: u64 = 86_400;
 /// | [`Trust::Bundled`] | the Mozilla roots compiled into fetchall | ureq's default |
 ///
 /// A system store with no usable certificate (a minimal container without `ca-certificates`)
-/// falls back to the bundled Mozilla roots, with a warning in the log; [`SystemStore::load`]
-/// lets a program see and say that itself, as the CLI does.
+/// falls back to the bundled Mozilla roots, with a warning in the log (the CLI prints it on
+/// stderr); [`SystemStore::load`]
+/// lets a program read the store itself, see what it holds and what went wrong reading it.
 ///
 /// # Examples
 ///
