@@ -77,8 +77,8 @@ const DAY: u64 = 86_400;
 ///
 /// A system store with no usable certificate (a minimal container without `ca-certificates`)
 /// falls back to the bundled Mozilla roots, with a warning in the log (the CLI prints it on
-/// stderr); [`SystemStore::load`]
-/// lets a program read the store itself, see what it holds and what went wrong reading it.
+/// stderr). [`SystemStore::load`] lets a program read the store itself, and see what it holds
+/// and what went wrong reading it.
 ///
 /// # Examples
 ///
