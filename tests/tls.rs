@@ -170,6 +170,22 @@ fn a_trusted_ca_makes_the_page_and_its_certificate_facts() {
         }
         let page = fetcher.load_url(&server.url("/ok")).expect("plain http");
         assert_eq!(page.tls, None);
+
+        // A failure with a response over TLS still has the facts; one without has none.
+        let (result, tls) = fetcher.load_url_with_tls(&front.url_for("localhost", "/status/404"));
+        assert_eq!(result.expect_err("404").status(), Some(404));
+        assert_eq!(tls.expect("facts of the 404").subject, "CN=localhost");
+        let (result, tls) = fetcher.load_url_with_tls(&front.url_for("localhost", "/truncate"));
+        assert!(
+            matches!(result, Err(FetchError::IncompleteRead { .. })),
+            "{result:?}"
+        );
+        assert!(tls.is_some());
+        let (result, tls) = fetcher.load_url_with_tls(&front.url_for("localhost", "/ok"));
+        assert!(result.is_ok() && tls.is_none(), "a page has its own");
+        let untrusted = fetcher_with(|o| o.trust = Trust::Bundled);
+        let (result, tls) = untrusted.load_url_with_tls(&front.url_for("localhost", "/ok"));
+        assert!(result.is_err() && tls.is_none(), "no handshake, no facts");
     });
 }
 

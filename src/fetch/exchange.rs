@@ -72,6 +72,9 @@ pub(super) struct Failed {
     pub(super) retry_after: Option<Duration>,
     /// A pooled connection that turned out closed before any byte of the response.
     pub(super) stale: bool,
+    /// The TLS facts of the connection the failing response came on, if it came on one. Boxed:
+    /// most failures have none, and this is the `Err` of every attempt.
+    pub(super) tls: Option<Box<TlsInfo>>,
 }
 
 impl Failed {
@@ -81,6 +84,7 @@ impl Failed {
             error,
             retry_after: None,
             stale: false,
+            tls: None,
         }
     }
 }
@@ -198,8 +202,7 @@ impl Exchange {
         };
         response.map_err(|e| Failed {
             stale: is_stale(&e),
-            error: classify(e, Stage::Exchange, attempt.started.elapsed()),
-            retry_after: None,
+            ..Failed::at_once(classify(e, Stage::Exchange, attempt.started.elapsed()))
         })
     }
 
@@ -221,10 +224,13 @@ impl Exchange {
             let within = now.checked_add(Duration::from_secs(u64::from(days) * 86_400));
             if within.is_none_or(|limit| info.not_after < limit) {
                 drain(response);
-                return Err(Failed::at_once(FetchError::CertificateExpires {
-                    info: Box::new(info.clone()),
-                    days_left: info.days_left(now),
-                }));
+                return Err(Failed {
+                    tls: Some(Box::new(info.clone())),
+                    ..Failed::at_once(FetchError::CertificateExpires {
+                        info: Box::new(info.clone()),
+                        days_left: info.days_left(now),
+                    })
+                });
             }
         }
         let code = response.status().as_u16();
@@ -233,6 +239,7 @@ impl Exchange {
             drain(response);
             return Err(Failed {
                 retry_after,
+                tls: tls.map(Box::new),
                 ..Failed::at_once(FetchError::Status { code })
             });
         }
@@ -252,11 +259,10 @@ impl Exchange {
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
                 let elapsed = attempt.started.elapsed();
-                Err(Failed::at_once(classify(
-                    ureq::Error::from(e),
-                    stage,
-                    elapsed,
-                )))
+                Err(Failed {
+                    tls: tls.map(Box::new),
+                    ..Failed::at_once(classify(ureq::Error::from(e), stage, elapsed))
+                })
             }
         }
     }

@@ -143,8 +143,8 @@ pub(crate) struct Args {
     /// days (2026-12-06)'
     ///
     /// The certificate checked is the one of the connection the final response came on. With
-    /// --format json, the line of every https page carries the certificate's dates anyway
-    /// (cert_not_after, cert_days_left).
+    /// --format json, every https line that got an answer carries the certificate's dates
+    /// anyway (cert_not_after, cert_days_left).
     #[arg(long, value_name = "DAYS")]
     pub(crate) cert_expiry: Option<u32>,
 

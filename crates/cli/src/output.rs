@@ -74,8 +74,9 @@ pub(crate) struct Failure {
     /// The line's task never ran: cancelled before it started, after an interruption. Counted
     /// apart in the summary ("not run"); printed as any failure.
     pub(crate) never_ran: bool,
-    /// The certificate, when it is why the line failed (`--cert-expiry`). Boxed: a failure is
-    /// the `Err` of every fetch, and most have none.
+    /// The certificate of the connection the failing response came on (an HTTP error status
+    /// over https, a `--cert-expiry` failure). Boxed: a failure is the `Err` of every fetch, and
+    /// most have none.
     pub(crate) tls: Option<Box<Certificate>>,
 }
 
@@ -124,8 +125,8 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
     }
 }
 
-/// One JSON object on one line, for `--format json`. Lines with a TLS certificate (https) also
-/// carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and `cert_days_left`.
+/// One JSON object on one line, for `--format json`. Lines with a TLS certificate (an https
+/// answer) also carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and `cert_days_left`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
     let (ok, bytes, status, error, attempts, tls) = match &outcome.result {
         Ok(page) => (

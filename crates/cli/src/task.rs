@@ -18,8 +18,9 @@ pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync
 pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
     let fetcher = Fetcher::new(options);
     Arc::new(move |url: &str| {
-        fetcher
-            .load_url(url)
+        // A failure over https still tells what the certificate says.
+        let (result, tls) = fetcher.load_url_with_tls(url);
+        result
             .map(|page| Fetched {
                 bytes: page.bytes,
                 status: page.status,
@@ -33,9 +34,7 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
                 never_ran: false,
-                tls: e
-                    .tls()
-                    .map(|info| Box::new(Certificate::new(info, SystemTime::now()))),
+                tls: tls.map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
             })
     })
 }

@@ -242,6 +242,19 @@ fn https_json_lines_carry_the_certificate_and_http_lines_do_not() {
     // The seconds agree with the certificate's.
     assert_eq!(&not_after[17..19], format!("{:02}", secs % 60));
 
+    // A failure that got an answer still carries it.
+    let missing = front.url_for("localhost", "/status/404");
+    let v = json(&fetchall(
+        &missing,
+        &["--cacert", &ca, "--format", "json"],
+        &[],
+    ));
+    assert_eq!(
+        (v["ok"].clone(), v["status"].clone()),
+        (false.into(), 404.into())
+    );
+    assert_eq!(v["cert_subject"], "CN=localhost");
+
     let v = json(&fetchall(&server.url("/ok"), &["--format", "json"], &[]));
     let fields = v.as_object().expect("an object");
     assert!(
