@@ -13,6 +13,7 @@ use fetchall_serve::tls::{Ca, Identity, LOCALHOST, PemDir, TlsFront};
 
 use crate::support::TempFile;
 use crate::support::bin::{Output, fetchall as command};
+use crate::support::proxy::TunnelProxy;
 
 const VERIFY_FAILED: &str =
     "<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
@@ -296,6 +297,12 @@ fn a_password_in_a_url_is_sent_but_never_repeated() {
     });
     assert!(basic, "{head}");
     assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    // Nor its Basic-auth form, which is the password in base64.
+    assert!(
+        !run.stderr.contains("dXNlcjpzM2NyM3QtUGE1NQ"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("user:***@"), "{}", run.stderr);
     assert!(run.stderr.contains("redirected"), "{}", run.stderr);
     for line in run.lines() {
@@ -376,4 +383,30 @@ fn many_https_urls_on_many_workers_each_carry_their_own_servers_certificate() {
     // Kept alive: far fewer handshakes than URLs.
     let handshakes = fronts[0].connections_accepted() + fronts[1].connections_accepted();
     assert!(handshakes <= 16, "{handshakes} connections for 60 URLs");
+}
+
+#[test]
+fn https_through_an_https_proxy_is_tls_inside_tls() {
+    let (pki, server) = (Pki::new(), server());
+    let ca = pki.ca_file();
+    let origin = front(&server, &pki.ca.leaf(&LOCALHOST));
+    // An https:// proxy: TLS to the proxy, and inside it a CONNECT tunnel to the origin.
+    let tunnel = TunnelProxy::start(origin.addr());
+    let proxy = TlsFront::start(tunnel.addr(), &pki.ca.leaf(&LOCALHOST)).expect("proxy front");
+    let proxy_url = proxy.url_for("localhost", "");
+    let url = origin.url_for("localhost", "/bytes/9");
+    let run = fetchall(
+        &url,
+        &["--format", "json"],
+        &[("SSL_CERT_FILE", &ca), ("https_proxy", &proxy_url)],
+    );
+    let v = json(&run);
+    assert_eq!(v["ok"], true, "{v} {}", run.stderr);
+    assert_eq!(v["bytes"], 9);
+    assert!(
+        tunnel.received()[0].starts_with("CONNECT "),
+        "the proxy was asked for a tunnel"
+    );
+    assert_eq!(proxy.connections_accepted(), 1);
+    assert_eq!(origin.connections_accepted(), 1);
 }
