@@ -68,8 +68,8 @@
 //! `exchange.rs` (one attempt: its requests and redirects), `urls.rs` (which URLs are fetched,
 //! where a redirect leads), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
 //! `Retry-After`), `error.rs` and `classify.rs` (what went wrong and its wording), then the layers
-//! under ureq: `clients.rs`, `transport.rs`, `forward.rs`, `socket.rs`, `eyeballs.rs`,
-//! `resolver.rs` and `targets.rs`.
+//! under ureq: `clients.rs`, `transport.rs`, `forward.rs`, `tls.rs` (trust, certificates and
+//! TLS's wording), `socket.rs`, `eyeballs.rs`, `resolver.rs` and `targets.rs`.
 
 use std::time::Duration;
 
@@ -83,10 +83,12 @@ mod fetcher;
 mod forward;
 mod options;
 mod proxy;
+mod redact;
 mod resolver;
 mod retry;
 mod socket;
 mod targets;
+mod tls;
 mod transport;
 mod urls;
 
@@ -95,9 +97,11 @@ pub use error::{FetchError, Phase};
 pub use fetcher::{Fetcher, load_url};
 pub use options::{FetchOptions, Method, Page};
 pub use proxy::Proxies;
+pub use redact::redact_password;
 pub use resolver::DNS_TTL;
 pub use retry::{RETRY_BASE_DELAY, RETRY_MAX_DELAY};
 pub use targets::{ConnectTo, ParseTargetError, Resolve};
+pub use tls::{CaCertificates, ClientIdentity, PemError, SystemStore, TlsInfo, Trust};
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.

@@ -26,17 +26,17 @@ use base64::prelude::BASE64_STANDARD;
 use ureq::config::AutoHeaderValue;
 use ureq::http::uri::Scheme;
 use ureq::unversioned::transport::{
-    Buffers, ChainedConnector, ConnectionDetails, Connector, Either, NextTimeout, RustlsConnector,
-    Transport,
+    Buffers, ChainedConnector, ConnectionDetails, Connector, Either, NextTimeout, Transport,
 };
 use ureq::{Proxy, ProxyProtocol};
 
 use super::resolver::host_and_port;
 use super::socket::SocketConnector;
 use super::targets::Targets;
+use super::tls::TlsConnector;
 
 /// The connections to the proxy itself: TCP, and TLS for an `https://` proxy.
-type ToProxy = ChainedConnector<(), SocketConnector, RustlsConnector>;
+type ToProxy = ChainedConnector<(), SocketConnector, TlsConnector>;
 
 /// Connects `http://` URLs, and URLs that `--connect-to` sends elsewhere, to their HTTP proxy
 /// as [`ForwardTransport`]s; passes on everything else. See the [module](self).
@@ -47,11 +47,11 @@ pub(super) struct ForwardConnector {
 }
 
 impl ForwardConnector {
-    /// `targets` are the fetcher's `--connect-to` entries (its `--resolve` ones are the
-    /// resolver's business).
-    pub(super) fn new(targets: Arc<Targets>) -> ForwardConnector {
+    /// `tls` makes the TLS connection to an `https://` proxy; `targets` are the fetcher's
+    /// `--connect-to` entries (its `--resolve` ones are the resolver's business).
+    pub(super) fn new(tls: TlsConnector, targets: Arc<Targets>) -> ForwardConnector {
         ForwardConnector {
-            to_proxy: SocketConnector.chain(RustlsConnector::default()),
+            to_proxy: SocketConnector.chain(tls),
             targets,
         }
     }

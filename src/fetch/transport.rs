@@ -9,17 +9,19 @@ use std::sync::Arc;
 use ureq::Timeout;
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    RustlsConnector, SocksConnector, Transport,
+    SocksConnector, Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
 use super::forward::ForwardConnector;
 use super::socket::SocketConnector;
 use super::targets::Targets;
+use super::tls::TlsConnector;
 
 /// ureq's default connector chain (a SOCKS proxy or an HTTP `CONNECT` proxy when configured,
-/// TCP, rustls for `https`), with [`SocketConnector`] for ureq's TCP connector, and first
-/// [`ForwardConnector`], which sends `http://` URLs to an HTTP proxy whole.
+/// TCP, TLS for `https`), with [`SocketConnector`] for ureq's TCP connector, [`TlsConnector`]
+/// for its rustls one, and first [`ForwardConnector`], which sends `http://` URLs to an HTTP
+/// proxy whole.
 type Chain = ChainedConnector<
     (),
     ChainedConnector<
@@ -31,7 +33,7 @@ type Chain = ChainedConnector<
         >,
         SocketConnector,
     >,
-    RustlsConnector,
+    TlsConnector,
 >;
 
 /// The connector chain, with every error labelled by phase: a timeout while connecting becomes
@@ -46,14 +48,15 @@ type Chain = ChainedConnector<
 pub(super) struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
-    /// The chain, with `targets` for the `--connect-to` entries that tunnel through a proxy.
-    pub(super) fn new(targets: Arc<Targets>) -> PhaseConnector {
+    /// The chain, with `tls` for `https` (and `https://` proxies), and `targets` for the
+    /// `--connect-to` entries that tunnel through a proxy.
+    pub(super) fn new(tls: TlsConnector, targets: Arc<Targets>) -> PhaseConnector {
         let chain =
-            ().chain(ForwardConnector::new(targets))
+            ().chain(ForwardConnector::new(tls.clone(), targets))
                 .chain(SocksConnector::default())
                 .chain(ConnectProxyConnector::default())
                 .chain(SocketConnector)
-                .chain(RustlsConnector::default());
+                .chain(tls);
         PhaseConnector(Arc::new(chain))
     }
 }
@@ -79,7 +82,7 @@ impl Connector for PhaseConnector {
 fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
     match e {
         ureq::Error::Io(e) if tls && e.kind() == io::ErrorKind::InvalidData => {
-            ureq::Error::Other(Box::new(TlsFailed(e)))
+            ureq::Error::Other(Box::new(TlsLabelled(e)))
         }
         e => e,
     }
@@ -87,9 +90,9 @@ fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
 
 /// A TLS failure that arrived as an `io::Error`. Displays as the TLS library's message.
 #[derive(Debug)]
-pub(super) struct TlsFailed(io::Error);
+pub(super) struct TlsLabelled(io::Error);
 
-impl fmt::Display for TlsFailed {
+impl fmt::Display for TlsLabelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.get_ref() {
             Some(inner) => fmt::Display::fmt(inner, f),
@@ -98,7 +101,7 @@ impl fmt::Display for TlsFailed {
     }
 }
 
-impl std::error::Error for TlsFailed {
+impl std::error::Error for TlsLabelled {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
