@@ -457,3 +457,33 @@ fn connect_to_through_an_http_proxy_tunnels_to_the_new_target_as_curl_does() {
         );
     }
 }
+
+#[test]
+fn http_urls_go_whole_to_an_https_proxy_over_tls_to_the_proxy() {
+    use fetchall::fetch::Trust;
+    use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+
+    let proxy = Loopback::start(recording_proxy);
+    let ca = Ca::new("fetchall test proxy CA");
+    let front = TlsFront::start(proxy.addr, &ca.leaf(&LOCALHOST)).expect("TLS front");
+    let via = format!("https://user:pass@{}", front.addr());
+    let fetcher = fetcher_with(|o| {
+        o.proxies = from_vars(&[("http_proxy", via)]);
+        o.trust = Trust::from_pem(ca.cert_pem().as_bytes()).expect("the test CA");
+    });
+    let page = within(GENEROUS, move || {
+        fetcher.load_url("http://example.test:8080/p")
+    })
+    .expect("through the https proxy");
+    assert_eq!(page.bytes, PROXY_BODY.len() as u64);
+    let heads = proxy.seen();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with("GET http://example.test:8080/p HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    // base64("user:pass")
+    assert!(heads[0].contains("\r\nProxy-Authorization: Basic dXNlcjpwYXNz\r\n"));
+    assert_eq!(front.connections_accepted(), 1);
+}
