@@ -6,11 +6,13 @@
 
 mod cli;
 mod demo;
+mod duration;
 mod hosts;
 mod input;
 mod order;
 mod output;
 mod progress;
+mod rate;
 mod run;
 mod shard;
 

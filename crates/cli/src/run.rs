@@ -32,7 +32,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Args, Backend, Format};
 use crate::demo;
-use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
+use crate::hosts::{Admit, Hosts, MAX_HELD, Slot, Throttle, host_key};
 use crate::input::{Event, Line, Source, count_lines, spawn_reader};
 use crate::order::Reorder;
 use crate::output::{Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line};
@@ -380,7 +380,7 @@ pub(crate) fn fetch_all<E: Executor>(
         taken: 0,
         input_open: true,
         input_error: None,
-        hosts: options.per_host.map(Hosts::new),
+        hosts: options.per_host.map(|limit| Hosts::new(Some(limit), None)),
         window: options.window(max_workers),
         order: options.ordered.then(Reorder::new),
         progress: options.progress,
@@ -572,9 +572,10 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             _ => None,
         };
         match (self.hosts.as_mut(), key) {
-            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, now) {
-                Some((taken, slot)) => self.submit(taken, Some(slot)),
-                None => tracing::debug!(host = %key, held = hosts.held(), "held back"),
+            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, None, now) {
+                Admit::Start(taken, slot) => self.submit(taken, Some(slot)),
+                Admit::Held => tracing::debug!(host = %key, held = hosts.held(), "held back"),
+                Admit::Expired(_) => unreachable!("no deadline"),
             },
             // Not a URL to fetch: no request, no slot.
             _ => self.submit(taken, None),
@@ -614,8 +615,11 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             Err(e) => unfinished(url, queued, e.to_string()),
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
-            let throttled = matches!(&outcome.result, Err(f) if f.status == Some(429));
-            hosts.release(slot, throttled, Instant::now());
+            let throttle = match &outcome.result {
+                Err(f) => Throttle::of(f.status, None),
+                Ok(_) => None,
+            };
+            hosts.release(slot, throttle, Instant::now());
         }
         self.deliver(seq, outcome)
     }
