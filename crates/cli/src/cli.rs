@@ -173,13 +173,21 @@ pub(crate) enum Backend {
     Sequential,
 }
 
-/// How each result line is written.
+/// How the results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// The Python example's lines: 'URL' page is N bytes
     Text,
-    /// One JSON object per line, with timings and the worker's name
-    Json,
+    /// JSON Lines: one JSON object per URL, with timings and the worker's name ('json' is
+    /// another name for it)
+    #[value(alias = "json")]
+    Jsonl,
+    /// A header row, then one row per URL: the JSON line's fields
+    Csv,
+    /// A JUnit XML report, one test case per URL, written when the run ends
+    Junit,
+    /// A Markdown summary for a pull-request comment, written when the run ends
+    Markdown,
 }
 
 fn parse_workers(s: &str) -> Result<usize, String> {

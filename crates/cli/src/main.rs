@@ -4,6 +4,7 @@
 //! This file only parses the arguments and turns the run's end into an exit status; see
 //! [`run::run`]. The modules below are the binary's own: the library never prints.
 
+mod baseline;
 mod cli;
 mod demo;
 mod duration;
@@ -13,6 +14,7 @@ mod order;
 mod output;
 mod progress;
 mod rate;
+mod report;
 mod run;
 mod shard;
 

@@ -78,8 +78,13 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
     }
 }
 
-/// One JSON object on one line, for `--format json`.
+/// One JSON object on one line, for `--format jsonl`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
+    json_value(outcome).to_string()
+}
+
+/// The object [`format_json`] prints, for a caller that adds to it (`--baseline`).
+pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
     let (ok, bytes, status, error, attempts) = match &outcome.result {
         Ok(page) => (
             true,
@@ -103,7 +108,6 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         "started_ms": t.started.map(millis),
         "worker": t.worker,
     })
-    .to_string()
 }
 
 /// Milliseconds with microsecond precision, for JSON.
@@ -143,6 +147,12 @@ impl Summary {
         self.failed
     }
 
+    /// The fetch time below which a fraction `q` of the fetches took (to within 6%); `None`
+    /// when nothing was fetched.
+    pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {
+        self.times.quantile(q)
+    }
+
     /// The stderr line: `fetchall: 3 ok, 1 failed in 1.52s (fetch time p50 120ms, p95 1.20s)`,
     /// prefixed by `interrupted: ` when the run was cut short.
     pub(crate) fn line(&self, wall: Duration, interrupted: bool) -> String {
@@ -161,7 +171,7 @@ impl Summary {
 }
 
 /// A duration the way a person reads it: `0.42ms`, `120ms`, `1.20s`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
         format!("{ms:.2}ms")

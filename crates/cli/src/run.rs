@@ -35,7 +35,7 @@ use crate::demo;
 use crate::hosts::{Admit, Hosts, MAX_HELD, Slot, Throttle, host_key};
 use crate::input::{Event, Line, Source, count_lines, spawn_reader};
 use crate::order::Reorder;
-use crate::output::{Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line};
+use crate::output::{Failure, Fetched, Outcome, Summary, Timeline};
 use crate::progress::{Counts, Progress, StatusLine};
 use crate::shard::Shard;
 
@@ -681,9 +681,8 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
 
     fn emit(&mut self, outcome: &Outcome) -> Result<(), Stop> {
         self.summary.record(outcome);
-        let line = match self.format {
-            Format::Text => format_line(outcome),
-            Format::Json => format_json(outcome),
+        let Some(line) = crate::report::line(self.format, outcome, None) else {
+            return Ok(());
         };
         self.progress.before_stdout();
         // One write and one flush per line: each line shows as soon as its URL completes, and
@@ -867,7 +866,7 @@ mod tests {
                 &lines_of("http://a/\n"),
                 by_length(),
                 &mut out,
-                Options::plain(Format::Json),
+                Options::plain(Format::Jsonl),
                 &AtomicBool::new(false),
             );
             out
