@@ -10,7 +10,13 @@
 //!
 //! With `--shard K/N` the reader passes on only this run's share of the lines (see
 //! [`crate::shard`]), so the others cost no more than being read.
+//!
+//! The command line may name several inputs ([`Source::open_all`]): files, `-` for standard
+//! input, and URLs themselves, read in the order given as if they were one list. An argument
+//! that contains `://` is a URL; `-` is standard input; anything else is a file name. A file
+//! that does not exist but looks like a host name (`example.com`) gets a hint to add a scheme.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -54,9 +60,35 @@ pub(crate) enum Source {
     File(File),
     /// Lines made by the program itself (`--demo`).
     Memory(Vec<u8>),
+    /// A URL given as an argument: one line, taken as it is (trimmed).
+    Url(String),
+    /// Several inputs read one after the other, each with its name for messages.
+    Many(Vec<(Source, String)>),
 }
 
 impl Source {
+    /// Opens the inputs named on the command line, in order: a URL (an argument with `://`),
+    /// `-` for standard input, or a file. One input is that input itself; several are
+    /// [`Source::Many`]. Every file is opened here, so a missing one is an error before anything
+    /// runs.
+    pub(crate) fn open_all(inputs: &[impl AsRef<OsStr>]) -> Result<Source, String> {
+        let mut sources = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let input = input.as_ref();
+            let source = match input.to_str() {
+                Some(url) if url.contains("://") => Source::Url(url.trim().to_owned()),
+                _ => Source::open(Path::new(input))?,
+            };
+            sources.push((source, input.to_string_lossy().into_owned()));
+        }
+        if sources.len() == 1 {
+            if let Some((source, _)) = sources.pop() {
+                return Ok(source);
+            }
+        }
+        Ok(Source::Many(sources))
+    }
+
     /// Opens `path` (`-` is standard input). A missing, unreadable or directory path is an error
     /// here, before anything runs.
     pub(crate) fn open(path: &Path) -> Result<Source, String> {
@@ -64,12 +96,60 @@ impl Source {
             return Ok(Source::Stdin);
         }
         let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+        let file = File::open(path).map_err(|e| {
+            let hint = match (e.kind(), path.to_str().and_then(url_hint)) {
+                (io::ErrorKind::NotFound, Some(url)) => {
+                    format!("; to fetch a URL, give its scheme: {url}")
+                }
+                _ => String::new(),
+            };
+            format!("cannot open {shown}: {e}{hint}")
+        })?;
         match file.metadata() {
             Ok(meta) if meta.is_dir() => Err(format!("cannot read {shown}: it is a directory")),
             Ok(_) => Ok(Source::File(file)),
             Err(e) => Err(format!("cannot read {shown}: {e}")),
         }
+    }
+}
+
+/// Endings that make a name a file's rather than a host's, though they are letters only.
+const FILE_ENDINGS: [&str; 16] = [
+    "txt", "csv", "tsv", "json", "jsonl", "ndjson", "lst", "list", "log", "md", "xml", "html",
+    "htm", "yaml", "yml", "gz",
+];
+
+/// The URL a missing file's name was probably meant as: `example.com` or
+/// `www.example.com:8443/path` (a host name of two labels or more, ending in letters that are
+/// not a file ending), `localhost[:PORT]` or an IPv4 address. `https://` is put before a host
+/// name, `http://` before `localhost` and an address (test servers, mostly).
+fn url_hint(name: &str) -> Option<String> {
+    let host_port = name.split('/').next()?;
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        Some(_) => return None,
+        None => host_port,
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let local = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
+    let named = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels.last().is_some_and(|tld| {
+            tld.len() >= 2
+                && tld.bytes().all(|b| b.is_ascii_alphabetic())
+                && !FILE_ENDINGS.contains(&tld.to_ascii_lowercase().as_str())
+        });
+    match (local, named) {
+        (true, _) => Some(format!("http://{name}")),
+        (false, true) => Some(format!("https://{name}")),
+        (false, false) => None,
     }
 }
 
@@ -98,14 +178,25 @@ pub(crate) fn spawn_reader(
     thread::Builder::new()
         .name("fetchall-input".into())
         .spawn(move || {
-            let (tx, total) = (&tx, &total_tx);
-            match source {
-                Source::Stdin => send_lines(Lines::new(io::stdin(), shard), tx, total),
-                Source::File(file) => send_lines(Lines::new(file, shard), tx, total),
-                Source::Memory(bytes) => {
-                    send_lines(Lines::new(io::Cursor::new(bytes), shard), tx, total);
+            let mut out = Batcher {
+                batch: Vec::with_capacity(BATCH),
+                count: 0,
+                index: 0,
+                shard,
+                tx: &tx,
+            };
+            let parts = match source {
+                Source::Many(parts) => parts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
+                source => vec![(source, None)],
+            };
+            for (source, label) in parts {
+                if !out.send_source(source, label) {
+                    return;
                 }
             }
+            // Told first: the last batch may wait in the channel for a while.
+            let _ = total_tx.send(out.count);
+            out.send();
         })?;
     tracing::debug!(input = %name.display(), %shard, "reading");
     Ok((rx, total))
@@ -141,39 +232,77 @@ pub(crate) fn count_lines(path: &Path, shard: Shard) -> Option<Receiver<u64>> {
     spawned.ok().map(|_| rx)
 }
 
-fn send_lines(mut lines: Lines<impl Read>, tx: &SyncSender<Event>, total: &Sender<u64>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut count = 0;
-    // A closed channel means the main thread stopped (Ctrl-C, closed stdout): stop reading.
-    let send = |batch: &mut Vec<Line>| {
-        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
-        full.is_empty() || tx.send(Event::Lines(full)).is_ok()
-    };
-    loop {
-        let mut open = true;
-        let next = lines.next_line(|| open = send(&mut batch));
-        if !open {
-            return;
-        }
-        match next {
-            Ok(Some(line)) => {
-                count += 1;
-                batch.push(line);
-                if batch.len() == BATCH && !send(&mut batch) {
-                    return;
-                }
+/// The reader thread's side of the channel: the batch being filled, and where the input is.
+struct Batcher<'a> {
+    batch: Vec<Line>,
+    /// Lines sent (or in the batch).
+    count: u64,
+    /// Lines worth a result seen so far in all inputs: the index `--shard` goes by.
+    index: u64,
+    shard: Shard,
+    tx: &'a SyncSender<Event>,
+}
+
+impl Batcher<'_> {
+    /// Sends the batch if it has lines; `false` if the main thread is gone (Ctrl-C, closed
+    /// stdout), and reading should stop.
+    fn send(&mut self) -> bool {
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        full.is_empty() || self.tx.send(Event::Lines(full)).is_ok()
+    }
+
+    /// Adds a line, sending the batch when it is full.
+    fn push(&mut self, line: Line) -> bool {
+        self.count += 1;
+        self.batch.push(line);
+        self.batch.len() < BATCH || self.send()
+    }
+
+    /// Reads one input to its end. `false` if reading should stop: the main thread is gone, or
+    /// a read failed (which has been sent).
+    fn send_source(&mut self, source: Source, label: Option<String>) -> bool {
+        let reader: Box<dyn Read + Send> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::File(file) => Box::new(file),
+            Source::Memory(bytes) => Box::new(io::Cursor::new(bytes)),
+            Source::Url(url) => {
+                self.index += 1;
+                return !self.shard.contains(self.index - 1) || self.push(Line::Url(url));
             }
-            Ok(None) => {
-                // Told first: the last batch may wait in the channel for a while.
-                let _ = total.send(count);
-                send(&mut batch);
-                return;
+            // Not made by open_all; read in order all the same.
+            Source::Many(parts) => {
+                return parts
+                    .into_iter()
+                    .all(|(source, name)| self.send_source(source, Some(name)));
             }
-            Err(e) => {
-                if send(&mut batch) {
-                    let _ = tx.send(Event::Failed(e));
+        };
+        let lines = Lines::new(reader, self.shard).from_index(self.index, label);
+        self.send_lines(lines)
+    }
+
+    fn send_lines(&mut self, mut lines: Lines<Box<dyn Read + Send>>) -> bool {
+        loop {
+            let mut open = true;
+            let next = lines.next_line(|| open = self.send());
+            if !open {
+                return false;
+            }
+            match next {
+                Ok(Some(line)) => {
+                    if !self.push(line) {
+                        return false;
+                    }
                 }
-                return;
+                Ok(None) => {
+                    self.index = lines.index;
+                    return true;
+                }
+                Err(e) => {
+                    if self.send() {
+                        let _ = self.tx.send(Event::Failed(e));
+                    }
+                    return false;
+                }
             }
         }
     }
@@ -188,6 +317,8 @@ pub(crate) struct Lines<R> {
     /// Lines worth a result seen, in any shard: the index `--shard` goes by.
     index: u64,
     shard: Shard,
+    /// The input's name in messages, when there are several inputs.
+    label: Option<String>,
     buf: Vec<u8>,
 }
 
@@ -198,7 +329,26 @@ impl<R: Read> Lines<R> {
             number: 0,
             index: 0,
             shard,
+            label: None,
             buf: Vec::new(),
+        }
+    }
+
+    /// The same lines, counted for `--shard` from `index` (the inputs before this one had that
+    /// many lines worth a result), and named `label` in messages.
+    fn from_index(self, index: u64, label: Option<String>) -> Lines<R> {
+        Lines {
+            index,
+            label,
+            ..self
+        }
+    }
+
+    /// `line 7`, or `line 7 of urls.txt` when there are several inputs.
+    fn place(&self) -> String {
+        match &self.label {
+            Some(name) => format!("line {} of {name}", self.number),
+            None => format!("line {}", self.number),
         }
     }
 
@@ -222,17 +372,14 @@ impl<R: Read> Lines<R> {
                 let start = String::from_utf8_lossy(&text[..SHOWN.min(text.len())]);
                 Line::Rejected {
                     shown: format!("{start}..."),
-                    reason: format!(
-                        "line {} is longer than {MAX_LINE} bytes; skipped",
-                        self.number
-                    ),
+                    reason: format!("{} is longer than {MAX_LINE} bytes; skipped", self.place()),
                 }
             } else {
                 match std::str::from_utf8(text) {
                     Ok(url) => Line::Url(url.to_owned()),
                     Err(_) => Line::Rejected {
                         shown: String::from_utf8_lossy(text).into_owned(),
-                        reason: format!("line {} is not valid UTF-8", self.number),
+                        reason: format!("{} is not valid UTF-8", self.place()),
                     },
                 }
             };
@@ -281,6 +428,7 @@ impl<R: Read> Lines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
 
     /// Reads all of `reader` as lines.
     fn all_lines(reader: impl Read) -> Vec<Line> {
@@ -467,5 +615,106 @@ mod tests {
         let missing = dir.join("fetchall-no-such-file.txt");
         let err = Source::open(&missing).unwrap_err();
         assert!(err.starts_with("cannot open "), "{err}");
+    }
+
+    /// Every line the reader thread sends for `source`.
+    fn read_all(source: Source, shard: &str) -> Vec<Line> {
+        let (lines, _total) = spawn_reader(source, "test".into(), shard.parse().unwrap()).unwrap();
+        let limit = std::time::Duration::from_secs(30);
+        let mut all = Vec::new();
+        // Bounded: the reader ends, closing the channel, or the test fails on the time limit.
+        loop {
+            match lines.recv_timeout(limit) {
+                Ok(Event::Lines(batch)) => all.extend(batch),
+                Ok(Event::Failed(e)) => panic!("{e}"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return all,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the reader hangs"),
+            }
+        }
+    }
+
+    fn temp_file(name: &str, text: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("fetchall-{name}-{}.txt", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn urls_files_and_their_mix_are_read_in_the_order_given() {
+        let a = temp_file("many-a", b"http://a/1\n# c\nhttp://a/2\n");
+        let b = temp_file("many-b", b"http://b/1\nbad \xff\n");
+        let args = [
+            "http://first/".to_owned(),
+            a.display().to_string(),
+            " https://middle/ ".to_owned(),
+            b.display().to_string(),
+        ];
+        let source = Source::open_all(&args).unwrap();
+        let bad = Line::Rejected {
+            shown: "bad \u{fffd}".into(),
+            reason: format!("line 2 of {} is not valid UTF-8", b.display()),
+        };
+        let all = [
+            url("http://first/"),
+            url("http://a/1"),
+            url("http://a/2"),
+            url("https://middle/"),
+            url("http://b/1"),
+            bad.clone(),
+        ];
+        assert_eq!(read_all(source, "0/1"), all);
+        // The shard index runs on from one input to the next.
+        let source = Source::open_all(&args).unwrap();
+        assert_eq!(read_all(source, "1/2"), [all[1].clone(), all[3].clone(), bad]);
+        let _ = std::fs::remove_file(&a);
+        let _ = std::fs::remove_file(&b);
+    }
+
+    #[test]
+    fn one_input_is_read_as_before() {
+        let source = Source::open_all(&["http://only/"]).unwrap();
+        assert!(matches!(source, Source::Url(ref u) if u == "http://only/"), "{source:?}");
+        assert_eq!(read_all(source, "0/1"), [url("http://only/")]);
+        let file = temp_file("one", b"x \xff\n");
+        let lines = read_all(Source::open_all(&[&file]).unwrap(), "0/1");
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            matches!(&lines[..], [Line::Rejected { reason, .. }] if reason == "line 1 is not valid UTF-8"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_that_looks_like_a_host_gets_a_hint() {
+        let err = Source::open_all(&["http://fine/", "example.com"]).unwrap_err();
+        assert!(
+            err.starts_with("cannot open example.com: ")
+                && err.ends_with("; to fetch a URL, give its scheme: https://example.com"),
+            "{err}"
+        );
+        let err = Source::open_all(&["no-such-urls.txt"]).unwrap_err();
+        assert!(!err.contains("scheme"), "{err}");
+    }
+
+    #[test]
+    fn host_names_are_told_from_file_names() {
+        for (name, hint) in [
+            ("example.com", Some("https://example.com")),
+            ("www.bbc.co.uk/news", Some("https://www.bbc.co.uk/news")),
+            ("api.example.io:8443/v1", Some("https://api.example.io:8443/v1")),
+            ("localhost:8000/x", Some("http://localhost:8000/x")),
+            ("127.0.0.1:5000", Some("http://127.0.0.1:5000")),
+            ("urls.txt", None),
+            ("list.CSV", None),
+            ("dir/urls", None),
+            ("urls", None),
+            ("a..b", None),
+            ("-x.com", None),
+            ("example.c0m", None),
+            ("host:port", None),
+            ("", None),
+        ] {
+            assert_eq!(url_hint(name).as_deref(), hint, "{name}");
+        }
     }
 }
