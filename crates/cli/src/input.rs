@@ -126,20 +126,21 @@ const FILE_ENDINGS: [&str; 16] = [
 fn url_hint(name: &str) -> Option<String> {
     let host_port = name.split('/').next()?;
     let host = match host_port.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            host
-        }
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
         Some(_) => return None,
         None => host_port,
     };
     let labels: Vec<&str> = host.split('.').collect();
-    let local = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
+    let local =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
     let named = labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
         && labels.last().is_some_and(|tld| {
             tld.len() >= 2
@@ -665,7 +666,10 @@ mod tests {
         assert_eq!(read_all(source, "0/1"), all);
         // The shard index runs on from one input to the next.
         let source = Source::open_all(&args).unwrap();
-        assert_eq!(read_all(source, "1/2"), [all[1].clone(), all[3].clone(), bad]);
+        assert_eq!(
+            read_all(source, "1/2"),
+            [all[1].clone(), all[3].clone(), bad]
+        );
         let _ = std::fs::remove_file(&a);
         let _ = std::fs::remove_file(&b);
     }
@@ -673,7 +677,10 @@ mod tests {
     #[test]
     fn one_input_is_read_as_before() {
         let source = Source::open_all(&["http://only/"]).unwrap();
-        assert!(matches!(source, Source::Url(ref u) if u == "http://only/"), "{source:?}");
+        assert!(
+            matches!(source, Source::Url(ref u) if u == "http://only/"),
+            "{source:?}"
+        );
         assert_eq!(read_all(source, "0/1"), [url("http://only/")]);
         let file = temp_file("one", b"x \xff\n");
         let lines = read_all(Source::open_all(&[&file]).unwrap(), "0/1");
@@ -701,7 +708,10 @@ mod tests {
         for (name, hint) in [
             ("example.com", Some("https://example.com")),
             ("www.bbc.co.uk/news", Some("https://www.bbc.co.uk/news")),
-            ("api.example.io:8443/v1", Some("https://api.example.io:8443/v1")),
+            (
+                "api.example.io:8443/v1",
+                Some("https://api.example.io:8443/v1"),
+            ),
             ("localhost:8000/x", Some("http://localhost:8000/x")),
             ("127.0.0.1:5000", Some("http://127.0.0.1:5000")),
             ("urls.txt", None),

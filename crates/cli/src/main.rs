@@ -8,6 +8,7 @@ mod baseline;
 mod cli;
 mod demo;
 mod duration;
+mod generate;
 mod hosts;
 mod input;
 mod order;

@@ -83,8 +83,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         return Err(NO_RAYON.into());
     }
     // The demo's server must outlive the run.
-    let (source, name, _server) = match &args.file {
-        Some(path) => (Source::open(path)?, path.clone(), None),
+    let (source, name, _server) = match args.inputs.first() {
+        Some(path) => (Source::open_all(&args.inputs)?, path.clone(), None),
         None => {
             let (server, source) = demo::start(args.max_workers, args.quiet)?;
             (source, PathBuf::from("--demo"), Some(server))
@@ -122,8 +122,8 @@ fn progress(args: &Args, stderr: &StatusLine, shard: Shard, read: Receiver<u64>)
     if args.no_progress || args.quiet || !io::stderr().is_terminal() {
         return Progress::off();
     }
-    let counted = match args.file.as_deref() {
-        Some(path) if path != Path::new("-") => count_lines(path, shard),
+    let counted = match &args.inputs[..] {
+        [path] if path != Path::new("-") => count_lines(path, shard),
         _ => None,
     };
     Progress::on(stderr.clone(), read, counted, io::stdout().is_terminal())
