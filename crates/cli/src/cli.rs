@@ -25,8 +25,9 @@ Examples:
                                           files and URLs, read in that order
   fetchall urls.txt --max-workers 5 --timeout 60
                                           the Python example's settings
-  seq 1000 | sed 's|^|http://127.0.0.1:8000/item/|' | fetchall -
-                                          read the URLs from standard input
+  seq 1000 | sed 's|^|http://127.0.0.1:8000/bytes/|' | fetchall -
+                                          read the URLs from standard input (a test server
+                                          on port 8000: cargo run -p fetchall-serve -- 8000)
   fetchall urls.txt --format jsonl | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
   fetchall urls.txt --report junit:results.xml --baseline last.jsonl --report jsonl:now.jsonl
