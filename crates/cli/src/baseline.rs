@@ -585,6 +585,7 @@ mod tests {
             message: format!("HTTP Error {code}: X"),
             status: Some(code),
             attempts: Some(1),
+            retry_after: None,
         };
         outcome(url, Err(failure), 1)
     }

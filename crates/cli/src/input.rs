@@ -20,7 +20,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use crate::shard::Shard;
@@ -277,7 +277,7 @@ impl Batcher<'_> {
                     .all(|(source, name)| self.send_source(source, Some(name)));
             }
         };
-        let lines = Lines::new(reader, self.shard).from_index(self.index, label);
+        let lines = Lines::new(reader, self.shard).continuing(self.index, label);
         self.send_lines(lines)
     }
 
@@ -337,7 +337,7 @@ impl<R: Read> Lines<R> {
 
     /// The same lines, counted for `--shard` from `index` (the inputs before this one had that
     /// many lines worth a result), and named `label` in messages.
-    fn from_index(self, index: u64, label: Option<String>) -> Lines<R> {
+    fn continuing(self, index: u64, label: Option<String>) -> Lines<R> {
         Lines {
             index,
             label,

@@ -28,6 +28,15 @@ use crate::cli::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return match generate::generate(what, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "fetchall: cannot write it: {e}");
+                ExitCode::from(run::EXIT_USAGE)
+            }
+        };
+    }
     match run::run(&args) {
         Ok(code) => code,
         Err(message) => {

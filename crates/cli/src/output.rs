@@ -41,6 +41,9 @@ pub(crate) struct Failure {
     /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
+    /// What the answer's `Retry-After` asked for ([`fetchall::FetchError::retry_after`]): how
+    /// long the dispatcher pauses the host.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -50,6 +53,7 @@ impl Failure {
             message: message.into(),
             status: None,
             attempts: None,
+            retry_after: None,
         }
     }
 }
@@ -334,6 +338,7 @@ mod tests {
             message: "HTTP Error 404: Not Found".into(),
             status: Some(404),
             attempts: Some(1),
+            retry_after: None,
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");

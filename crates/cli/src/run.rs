@@ -30,13 +30,15 @@ use fetchall::{
 };
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Args, Backend, Format};
+use crate::cli::{Args, Backend, FailOn};
 use crate::demo;
-use crate::hosts::{Admit, Hosts, MAX_HELD, Slot, Throttle, host_key};
+use crate::hosts::{Admit, Expired, Hosts, MAX_HELD, Slot, Throttle, host_key};
 use crate::input::{Event, Line, Source, count_lines, spawn_reader};
 use crate::order::Reorder;
 use crate::output::{Failure, Fetched, Outcome, Summary, Timeline};
 use crate::progress::{Counts, Progress, StatusLine};
+use crate::rate::{Bucket, Rate};
+use crate::report::{Outputs, Verdict};
 use crate::shard::Shard;
 
 /// Fetches one URL: the real one wraps [`fetchall::Fetcher`], tests pass stand-ins.
@@ -90,13 +92,17 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
             (source, PathBuf::from("--demo"), Some(server))
         }
     };
+    let outputs = Outputs::open(args)?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     let (lines, total) =
         spawn_reader(source, name, shard).map_err(|e| format!("cannot start reading: {e}"))?;
     let options = Options {
-        format: args.format,
+        outputs,
         ordered: args.ordered,
         per_host: args.per_host,
+        rate: args.rate,
+        per_host_rate: args.per_host_rate,
+        deadline: Some(args.timeout),
         progress: progress(args, &stderr, shard, total),
     };
     let fetch = fetcher(args);
@@ -112,7 +118,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode, String> {
         Backend::Rayon => return Err(NO_RAYON.into()),
         Backend::Sequential => drive(Ok(Sequential), &lines, fetch, options, &stderr)?,
     };
-    Ok(conclude(report, args.quiet))
+    Ok(conclude(report, args))
 }
 
 /// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`. The total
@@ -204,6 +210,7 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                retry_after: e.retry_after(),
             })
     })
 }
@@ -230,8 +237,19 @@ fn init_logging(verbose: u8, stderr: StatusLine) {
     }
 }
 
-/// Prints the summary and picks the exit status.
-fn conclude(report: Report, quiet: bool) -> ExitCode {
+/// Prints the summary, completes the reports and picks the exit status.
+fn conclude(report: Report, args: &Args) -> ExitCode {
+    let quiet = args.quiet;
+    let interrupted = matches!(report.end, End::Interrupted);
+    let verdict: Verdict = report
+        .outputs
+        .finish(&report.summary, report.wall, interrupted, quiet);
+    for error in &verdict.errors {
+        let _ = writeln!(io::stderr(), "fetchall: {error}");
+    }
+    if verdict.empty && matches!(report.end, End::Finished) {
+        let _ = writeln!(io::stderr(), "fetchall: no URLs in the input");
+    }
     let summary = |interrupted: bool| {
         if !quiet {
             // A closed stderr is no reason to fail: the results are on stdout.
@@ -243,7 +261,13 @@ fn conclude(report: Report, quiet: bool) -> ExitCode {
         }
     };
     let failed = || {
-        if report.summary.failed() > 0 {
+        let failures = match args.fail_on {
+            FailOn::Any => report.summary.failed(),
+            FailOn::New => verdict.new_failures,
+        };
+        if !verdict.errors.is_empty() {
+            ExitCode::from(EXIT_USAGE)
+        } else if failures > 0 || (verdict.empty && args.fail_if_empty) {
             ExitCode::from(EXIT_FAILED)
         } else {
             ExitCode::SUCCESS
@@ -293,28 +317,46 @@ pub(crate) struct Report {
     pub(crate) end: End,
     pub(crate) summary: Summary,
     pub(crate) wall: Duration,
+    /// The reports and the baseline, to be finished.
+    pub(crate) outputs: Outputs,
 }
 
-/// What the run loop does besides fetching: the output format, `--ordered`, `--per-host` and
-/// the progress line.
+/// What the run loop does besides fetching: the outputs, `--ordered`, `--per-host`, the rate
+/// limits and the progress line.
 #[derive(Debug)]
 pub(crate) struct Options {
-    /// `--format`.
-    pub(crate) format: Format,
+    /// Standard output's format, the report files and the baseline.
+    pub(crate) outputs: Outputs,
     /// `--ordered`: print in input order.
     pub(crate) ordered: bool,
     /// `--per-host`: the most requests at once to one host.
     pub(crate) per_host: Option<NonZeroUsize>,
+    /// `--rate`: requests per unit of time in all.
+    pub(crate) rate: Option<Rate>,
+    /// `--per-host-rate`: requests per unit of time to one host.
+    pub(crate) per_host_rate: Option<Rate>,
+    /// How long a URL may wait for a paused host, from when it is taken (`--timeout`).
+    pub(crate) deadline: Option<Duration>,
     /// The progress line, or [`Progress::off`].
     pub(crate) progress: Progress,
 }
 
 impl Options {
+    /// Whether hosts are tracked: with `--per-host`, `--per-host-rate` or `--rate` (and then a
+    /// 429 pauses its host).
+    fn per_host_tracking(&self) -> bool {
+        self.per_host.is_some() || self.per_host_rate.is_some() || self.rate.is_some()
+    }
+
     /// With `--ordered`, the most lines taken and not printed yet: the tasks in flight, and
-    /// with `--per-host` the URLs held back too. A slow line holds up the printing of the ones
-    /// after it, and this is how far the run reads on meanwhile.
+    /// with hosts tracked the URLs held back too. A slow line holds up the printing of the
+    /// ones after it, and this is how far the run reads on meanwhile.
     pub(crate) fn window(&self, max_workers: usize) -> usize {
-        let held = if self.per_host.is_some() { MAX_HELD } else { 0 };
+        let held = if self.per_host_tracking() {
+            MAX_HELD
+        } else {
+            0
+        };
         in_flight_limit(max_workers) + held
     }
 }
@@ -369,6 +411,10 @@ pub(crate) fn fetch_all<E: Executor>(
     interrupted: &AtomicBool,
 ) -> Report {
     let max_workers = executor.max_workers();
+    let window = options.window(max_workers);
+    let hosts = options
+        .per_host_tracking()
+        .then(|| Hosts::new(options.per_host, options.per_host_rate));
     let mut run = Run {
         executor,
         fetch,
@@ -380,15 +426,22 @@ pub(crate) fn fetch_all<E: Executor>(
         taken: 0,
         input_open: true,
         input_error: None,
-        hosts: options.per_host.map(|limit| Hosts::new(Some(limit), None)),
-        window: options.window(max_workers),
+        hosts,
+        rate: options.rate.map(Bucket::new),
+        deadline: options.deadline,
+        expired: Vec::new(),
+        window,
         order: options.ordered.then(Reorder::new),
         progress: options.progress,
         out,
-        format: options.format,
+        outputs: options.outputs,
         summary: Summary::default(),
     };
-    let end = match run.main_loop(lines, interrupted) {
+    let started = match run.outputs.preamble() {
+        Some(first) => writeln!(run.out, "{first}").map_err(Stop::Output),
+        None => Ok(()),
+    };
+    let end = match started.and_then(|()| run.main_loop(lines, interrupted)) {
         Ok(()) => match run.input_error.take() {
             None => End::Finished,
             Some(e) => End::Input(e),
@@ -406,6 +459,7 @@ pub(crate) fn fetch_all<E: Executor>(
         end,
         wall: run.start.elapsed(),
         summary: run.summary,
+        outputs: run.outputs,
     }
 }
 
@@ -438,15 +492,21 @@ struct Run<'e, E, W> {
     taken: u64,
     input_open: bool,
     input_error: Option<io::Error>,
-    /// Per-host slots and held-back lines, with `--per-host`.
+    /// Per-host slots and held-back lines, with `--per-host`, `--per-host-rate` or `--rate`.
     hosts: Option<Hosts<Taken>>,
+    /// `--rate`: the run's token.
+    rate: Option<Bucket>,
+    /// How long a URL may wait for a paused host.
+    deadline: Option<Duration>,
+    /// URLs a pause made time out, to be printed next.
+    expired: Vec<(u64, Outcome)>,
     /// With `--ordered`: results waiting for the lines before them.
     order: Option<Reorder<Outcome>>,
     /// See [`Options::window`].
     window: usize,
     progress: Progress,
     out: W,
-    format: Format,
+    outputs: Outputs,
     summary: Summary,
 }
 
@@ -469,6 +529,14 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             while self.in_flight.len() < self.limit {
                 stop_requested()?;
                 let now = Instant::now();
+                if self
+                    .rate
+                    .as_ref()
+                    .is_some_and(|b| b.ready_at(now).is_some())
+                {
+                    // The run's next request slot is not there yet; `wait` wakes up for it.
+                    break;
+                }
                 // Lines held back for their host go first: they were read first.
                 if let Some((taken, slot)) = self.hosts.as_mut().and_then(|h| h.next_ready(now)) {
                     self.submit(taken, Some(slot));
@@ -476,6 +544,7 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
                     break;
                 } else if let Some(line) = self.ready_line(lines) {
                     self.dispatch(line, now);
+                    self.deliver_expired()?;
                 } else {
                     break;
                 }
@@ -496,8 +565,11 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
     fn wait(&mut self, lines: &Receiver<Event>) -> Result<(), Stop> {
         let now = Instant::now();
         let room = self.in_flight.len() < self.limit;
-        // A paused host's turn matters only if there is room to submit its URL.
-        let poll = match self.hosts.as_ref().and_then(Hosts::next_wake) {
+        // A paused host's turn, or the run's next token, matters only if there is room to
+        // submit a URL.
+        let hosts_wake = self.hosts.as_ref().and_then(Hosts::next_wake);
+        let token = self.rate.as_ref().and_then(|b| b.ready_at(now));
+        let poll = match hosts_wake.into_iter().chain(token).min() {
             Some(at) if room => POLL.min(at.saturating_duration_since(now)),
             _ => POLL,
         };
@@ -571,19 +643,32 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             (Some(_), Line::Url(url)) => host_key(url),
             _ => None,
         };
+        let deadline = self.deadline.and_then(|d| now.checked_add(d));
         match (self.hosts.as_mut(), key) {
-            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, None, now) {
+            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, deadline, now) {
                 Admit::Start(taken, slot) => self.submit(taken, Some(slot)),
                 Admit::Held => tracing::debug!(host = %key, held = hosts.held(), "held back"),
-                Admit::Expired(_) => unreachable!("no deadline"),
+                Admit::Expired(expired) => self.expire(expired),
             },
             // Not a URL to fetch: no request, no slot.
             _ => self.submit(taken, None),
         }
     }
 
+    /// Reports a URL that its host's pause would have held past its deadline as timed out.
+    fn expire(&mut self, expired: Expired<Taken>) {
+        let Taken { seq, line, at } = expired.item;
+        let message = format!("timed out (waiting for its host, {})", expired.pause);
+        let outcome = unfinished(shown(&line).to_owned(), at, message);
+        // Printed with the next completion's error check: a failed write shows there too.
+        self.expired.push((seq, outcome));
+    }
+
     fn submit(&mut self, taken: Taken, slot: Option<Slot>) {
         let Taken { seq, line, .. } = taken;
+        if let (Some(bucket), Line::Url(_)) = (self.rate.as_mut(), &line) {
+            bucket.try_take(Instant::now());
+        }
         let url = shown(&line).to_owned();
         let queued = self.start.elapsed();
         let (fetch, start) = (self.fetch.clone(), self.start);
@@ -616,12 +701,15 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
             let throttle = match &outcome.result {
-                Err(f) => Throttle::of(f.status, None),
+                Err(f) => Throttle::of(f.status, f.retry_after),
                 Ok(_) => None,
             };
-            hosts.release(slot, throttle, Instant::now());
+            for expired in hosts.release(slot, throttle, Instant::now()) {
+                self.expire(expired);
+            }
         }
-        self.deliver(seq, outcome)
+        self.deliver(seq, outcome)?;
+        self.deliver_expired()
     }
 
     fn submitted(&mut self, handle: &TaskHandle<Outcome>) -> Submitted {
@@ -679,9 +767,17 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
         Ok(())
     }
 
+    /// Prints the URLs [`expire`](Self::expire) reported.
+    fn deliver_expired(&mut self) -> Result<(), Stop> {
+        for (seq, outcome) in std::mem::take(&mut self.expired) {
+            self.deliver(seq, outcome)?;
+        }
+        Ok(())
+    }
+
     fn emit(&mut self, outcome: &Outcome) -> Result<(), Stop> {
         self.summary.record(outcome);
-        let Some(line) = crate::report::line(self.format, outcome, None) else {
+        let Some(line) = self.outputs.record(outcome).map_err(Stop::Output)? else {
             return Ok(());
         };
         self.progress.before_stdout();
@@ -742,6 +838,7 @@ fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Duration) -> Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Format;
     use std::sync::mpsc::{self, Sender};
 
     /// Generous: the machine is shared and noisy.
@@ -761,9 +858,12 @@ mod tests {
         /// Results in `format`, in completion order, no per-host limit, no progress line.
         fn plain(format: Format) -> Options {
             Options {
-                format,
+                outputs: Outputs::plain(format),
                 ordered: false,
                 per_host: None,
+                rate: None,
+                per_host_rate: None,
+                deadline: None,
                 progress: Progress::off(),
             }
         }
@@ -777,6 +877,7 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
+                    retry_after: None,
                 })
             } else {
                 Ok(Fetched {

@@ -97,6 +97,7 @@ mod tests {
                 message: "say \"no\", twice".into(),
                 status: Some(404),
                 attempts: Some(2),
+                retry_after: None,
             }),
             timeline: Timeline::default(),
         };

@@ -165,6 +165,7 @@ mod tests {
             message: "HTTP Error 404: Not <Found>".into(),
             status: Some(404),
             attempts: Some(1),
+            retry_after: None,
         };
         let case = testcase(&outcome("not a url", Err(failure)), None);
         assert_eq!(

@@ -182,6 +182,7 @@ mod tests {
                 message: message.to_owned(),
                 status,
                 attempts: Some(1),
+                retry_after: None,
             }),
             timeline: Timeline::default(),
         }

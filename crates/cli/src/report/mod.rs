@@ -15,6 +15,9 @@
 pub(crate) mod csv;
 pub(crate) mod junit;
 pub(crate) mod markdown;
+mod outputs;
+
+pub(crate) use outputs::{Outputs, Verdict};
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -26,7 +29,7 @@ use clap::ValueEnum;
 
 use crate::baseline::{Change, Findings};
 use crate::cli::Format;
-use crate::output::{Outcome, Summary, format_line, json_value};
+use crate::output::{Outcome, Summary, format_json, format_line, json_value};
 
 /// Everything known at the end of a run, for the reports that need it.
 #[derive(Debug, Default)]
@@ -94,8 +97,11 @@ pub(crate) fn line(format: Format, outcome: &Outcome, change: Option<&Change>) -
     match format {
         Format::Text => Some(format_line(outcome)),
         Format::Jsonl => {
+            let Some(change) = change else {
+                return Some(format_json(outcome));
+            };
             let mut value = json_value(outcome);
-            if let (Some(change), Some(object)) = (change, value.as_object_mut()) {
+            if let Some(object) = value.as_object_mut() {
                 object.insert("baseline".into(), change.to_json());
             }
             Some(value.to_string())
@@ -220,6 +226,15 @@ fn create(path: &Path) -> Result<File, String> {
     File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Fails now, not at the end of the run, if the temporary file beside `path` cannot be
+/// created (a missing directory, no permission); the error names `path`.
+fn probe(path: &Path) -> Result<(), String> {
+    let temp = beside(path, "tmp");
+    File::create(&temp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let _ = fs::remove_file(&temp);
+    Ok(())
+}
+
 /// Every report of a run, fed each result as it is printed and finished at the end.
 #[derive(Debug, Default)]
 pub(crate) struct Reports {
@@ -243,6 +258,9 @@ impl Reports {
     ) -> Result<Reports, String> {
         let mut sinks = Vec::new();
         let whole = |format: Format, target: Target| -> Result<Sink, String> {
+            if let Target::File(path) = &target {
+                probe(path)?;
+            }
             Ok(match format {
                 Format::Junit => {
                     let spool_path = match &target {
@@ -269,10 +287,6 @@ impl Reports {
         for spec in files {
             let sink = match spec.format {
                 Format::Junit | Format::Markdown => {
-                    // Fails now, not at the end, if the directory cannot be written.
-                    let probe = beside(&spec.path, "tmp");
-                    create(&probe)?;
-                    let _ = fs::remove_file(&probe);
                     whole(spec.format, Target::File(spec.path.clone()))?
                 }
                 format => {
@@ -291,19 +305,12 @@ impl Reports {
             sinks.push(sink);
         }
         if let Some(path) = summary {
-            let probe = beside(path, "tmp");
-            create(&probe)?;
-            let _ = fs::remove_file(&probe);
+            probe(path)?;
             sinks.push(Sink::Summary {
                 target: Target::File(path.to_owned()),
             });
         }
         Ok(Reports { sinks })
-    }
-
-    /// Whether there is any report to write.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.sinks.is_empty()
     }
 
     /// Adds one result to every report.
@@ -483,7 +490,6 @@ mod tests {
             .collect();
         let summary = dir.join("summary.json");
         let mut reports = Reports::open(&specs, None, Some(&summary), false).unwrap();
-        assert!(!reports.is_empty());
         for outcome in outcomes() {
             reports.record(&outcome, None).unwrap();
         }
