@@ -190,9 +190,11 @@ pub(crate) struct Args {
     ///
     /// A host is a URL's scheme, host and port. URLs of a host at its limit wait in line while
     /// the workers fetch other hosts' URLs, so a slow host never idles a worker. A 429 (Too
-    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for 1s,
-    /// doubling with each 429 in a row up to 60s; the limit grows back by one after each run
-    /// of that many good answers. Redirects to another host are not counted against it.
+    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for what
+    /// its Retry-After asks, or else 1s, doubling with each 429 in a row; at most 60s. A 503
+    /// with Retry-After pauses it too. A URL the pause would hold past its --timeout is
+    /// reported as timed out at once. The limit grows back by one after each run of that many
+    /// good answers. Redirects to another host are not counted against it.
     #[arg(long, value_name = "N")]
     pub(crate) per_host: Option<NonZeroUsize>,
 
