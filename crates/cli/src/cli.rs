@@ -417,6 +417,119 @@ mod tests {
     }
 
     #[test]
+    fn inputs_are_urls_files_and_stdin_in_order() {
+        let args = parse(&["https://a/", "list.txt", "-", "http://b/"]).unwrap();
+        let inputs: Vec<&str> = args.inputs.iter().filter_map(|p| p.to_str()).collect();
+        assert_eq!(inputs, ["https://a/", "list.txt", "-", "http://b/"]);
+        assert!(parse(&["--demo", "https://a/"]).is_err());
+    }
+
+    #[test]
+    fn report_options_parse() {
+        let args = parse(&[
+            "u.txt",
+            "--format",
+            "json",
+            "-o",
+            "out.jsonl",
+            "--report",
+            "junit:r.xml",
+            "--report",
+            "markdown:r.md",
+            "--summary-json",
+            "s.json",
+            "--fail-if-empty",
+        ])
+        .unwrap();
+        assert_eq!(args.format, Format::Jsonl);
+        assert_eq!(args.output, Some(PathBuf::from("out.jsonl")));
+        let formats: Vec<Format> = args.reports.iter().map(|r| r.format).collect();
+        assert_eq!(formats, [Format::Junit, Format::Markdown]);
+        assert_eq!(args.summary_json, Some(PathBuf::from("s.json")));
+        assert!(args.fail_if_empty);
+        for format in ["text", "jsonl", "csv", "junit", "markdown"] {
+            assert!(parse(&["u.txt", "--format", format]).is_ok(), "{format}");
+        }
+        assert!(parse(&["u.txt", "--report", "xml:r.xml"]).is_err());
+    }
+
+    #[test]
+    fn baseline_options_parse_and_need_a_baseline() {
+        let args = parse(&[
+            "u.txt",
+            "--baseline",
+            "prev.jsonl",
+            "--size-change",
+            "5%",
+            "--slower",
+            "1.5x",
+            "--fail-on",
+            "new",
+        ])
+        .unwrap();
+        assert_eq!(args.baseline, Some(PathBuf::from("prev.jsonl")));
+        assert_eq!((args.size_change, args.slower), (5.0, 1.5));
+        assert_eq!(args.fail_on, FailOn::New);
+        let defaults = parse(&["u.txt"]).unwrap();
+        assert_eq!((defaults.size_change, defaults.slower), (20.0, 2.0));
+        assert_eq!(defaults.fail_on, FailOn::Any);
+        for lacking in [
+            &["u.txt", "--fail-on", "new"][..],
+            &["u.txt", "--size-change", "5"],
+            &["u.txt", "--slower", "3"],
+        ] {
+            let err = parse(lacking).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::MissingRequiredArgument,
+                "{lacking:?}"
+            );
+        }
+        assert!(parse(&["u.txt", "--fail-on", "any"]).is_ok());
+        for bad in ["-1", "x", "inf"] {
+            assert!(parse(&["u.txt", "--baseline", "p", "--size-change", bad]).is_err());
+        }
+        for bad in ["0.5", "x", "NaN"] {
+            assert!(parse(&["u.txt", "--baseline", "p", "--slower", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn rates_and_durations_parse() {
+        let args = parse(&[
+            "u.txt",
+            "--rate",
+            "10/s",
+            "--per-host-rate",
+            "30/m",
+            "-t",
+            "500ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.rate.map(|r| r.interval()),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            args.per_host_rate.map(|r| r.interval()),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(args.timeout, Duration::from_millis(500));
+        assert!(
+            parse(&["u.txt", "--rate", "10"]).is_err(),
+            "a rate needs a unit"
+        );
+    }
+
+    #[test]
+    fn generate_stands_alone() {
+        let args = parse(&["--generate", "complete-zsh"]).unwrap();
+        assert_eq!(args.generate, Some(crate::generate::Generate::CompleteZsh));
+        assert!(parse(&["--generate", "man", "u.txt"]).is_err());
+        assert!(parse(&["--generate", "complete-tcsh"]).is_err());
+    }
+
+    #[test]
     fn help_says_what_the_command_does() {
         let short = Args::command().render_help().to_string();
         assert!(short.starts_with("Fetch many URLs concurrently"), "{short}");
