@@ -573,7 +573,9 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             Some(at) if room => POLL.min(at.saturating_duration_since(now)),
             _ => POLL,
         };
-        let reading = self.input_open && self.room_to_take();
+        // Not while lines wait in the backlog (for the run's next token): the input is read
+        // only as fast as its lines can be dealt with.
+        let reading = self.input_open && self.backlog.is_empty() && self.room_to_take();
         if self.in_flight.is_empty() {
             if reading {
                 // Nothing runs: only the input can bring something (or a paused host its turn).
