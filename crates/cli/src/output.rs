@@ -27,7 +27,7 @@ pub(crate) struct Fetched {
     pub(crate) bytes: u64,
     /// The final response's status code.
     pub(crate) status: u16,
-    /// Attempts made ([`fetchall::Page::attempts`]): more than 1 after retries.
+    /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
 }
 
@@ -38,7 +38,7 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// The HTTP status, when the server answered with an error status.
     pub(crate) status: Option<u16>,
-    /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
+    /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
     /// What the answer's `Retry-After` asked for ([`fetchall::FetchError::retry_after`]): how
