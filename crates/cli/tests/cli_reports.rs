@@ -496,6 +496,14 @@ fn durations_take_units_and_short_timeouts_print_milliseconds() {
     assert!(line.contains("timed out (response, after "), "{line}");
     assert!(line.ends_with("ms)"), "{line}");
     assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+    // Below a second the time is in milliseconds, not "after 0.0s".
+    let tiny = fetchall()
+        .args(["-", "--timeout", "0.001"])
+        .stdin(server.url("/hang") + "\n")
+        .run();
+    let line = &tiny.lines()[0];
+    assert!(line.contains("generated an exception: timed out ("), "{line}");
+    assert!(line.ends_with("ms)") && !line.contains("0.0s"), "{line}");
 }
 
 #[test]
