@@ -502,7 +502,10 @@ fn durations_take_units_and_short_timeouts_print_milliseconds() {
         .stdin(server.url("/hang") + "\n")
         .run();
     let line = &tiny.lines()[0];
-    assert!(line.contains("generated an exception: timed out ("), "{line}");
+    assert!(
+        line.contains("generated an exception: timed out ("),
+        "{line}"
+    );
     assert!(line.ends_with("ms)") && !line.contains("0.0s"), "{line}");
 }
 

@@ -196,9 +196,8 @@ impl Target {
         match self {
             Target::Stdout => {
                 let mut out = io::stdout().lock();
-                out.write_all(text.as_bytes())
-                    .and_then(|()| out.flush())
-                    .map_err(|e| format!("cannot write the report to stdout: {e}"))
+                let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                quiet_pipe(written)
             }
             Target::File(path) => {
                 let temp = beside(path, "tmp");
@@ -209,6 +208,17 @@ impl Target {
                 })
             }
         }
+    }
+}
+
+/// A report written to standard output: a closed pipe (`| head`) is no error, as for the
+/// result lines.
+fn quiet_pipe(written: io::Result<()>) -> Result<(), String> {
+    match written {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the report to stdout: {e}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -411,8 +421,7 @@ fn assemble_junit(
         out.flush()
     };
     match target {
-        Target::Stdout => write(&mut io::stdout().lock(), &mut cases)
-            .map_err(|e| format!("cannot write the report to stdout: {e}")),
+        Target::Stdout => quiet_pipe(write(&mut io::stdout().lock(), &mut cases)),
         Target::File(path) => {
             let temp = beside(path, "tmp");
             let written = create(&temp).and_then(|file| {
