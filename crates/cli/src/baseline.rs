@@ -586,6 +586,7 @@ mod tests {
             status: Some(code),
             attempts: Some(1),
             retry_after: None,
+            never_ran: false,
         };
         outcome(url, Err(failure), 1)
     }

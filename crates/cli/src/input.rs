@@ -2,11 +2,12 @@
 //!
 //! Lines are read as bytes, so a line that is not UTF-8 is reported on its own instead of ending
 //! the run, and no more than [`MAX_LINE`] bytes of one line are ever held: the rest of a longer
-//! line is read and thrown away. A reader thread feeds the lines to the main thread through a
-//! small bounded channel, so the main thread never blocks on a slow input (a terminal, a pipe)
-//! while results are waiting to be printed or Ctrl-C has been pressed. Lines travel in batches,
-//! which saves a thread wake-up per line; a batch is sent early whenever the next read could
-//! block, so a line typed at a terminal is fetched at once.
+//! line is read and thrown away. A reader thread feeds the lines to the main thread's event
+//! channel, paced by credits that the main thread hands out (see [`spawn_reader`]), so the main
+//! thread never blocks on a slow input (a terminal, a pipe) while results are waiting to be
+//! printed or a signal has come, and the input is read only a few batches ahead. Lines travel
+//! in batches, which saves a thread wake-up per line; a batch is sent early whenever the next
+//! read could block, so a line typed at a terminal is fetched at once.
 //!
 //! With `--shard K/N` the reader passes on only this run's share of the lines (see
 //! [`crate::shard`]), so the others cost no more than being read.
@@ -19,9 +20,11 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+
+use anyhow::Context as _;
 
 use crate::shard::Shard;
 
@@ -33,9 +36,6 @@ const SHOWN: usize = 200;
 
 /// Lines sent to the main thread at once, at most.
 const BATCH: usize = 64;
-
-/// Batches read ahead of the main thread.
-const READ_AHEAD: usize = 4;
 
 /// One input line worth a result line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,16 @@ pub(crate) enum Line {
     },
 }
 
+impl Line {
+    /// What the line is shown as in its result line.
+    pub(crate) fn shown(&self) -> &str {
+        match self {
+            Line::Url(url) => url,
+            Line::Rejected { shown, .. } => shown,
+        }
+    }
+}
+
 /// Where the URLs come from.
 #[derive(Debug)]
 pub(crate) enum Source {
@@ -64,6 +74,20 @@ pub(crate) enum Source {
     Url(String),
     /// Several inputs read one after the other, each with its name for messages.
     Many(Vec<(Source, String)>),
+    /// Any reader, for tests that watch how far the input is read.
+    #[cfg(test)]
+    Reader(AnyReader),
+}
+
+/// Any reader, for [`Source::Reader`].
+#[cfg(test)]
+pub(crate) struct AnyReader(pub(crate) Box<dyn Read + Send>);
+
+#[cfg(test)]
+impl std::fmt::Debug for AnyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnyReader(..)")
+    }
 }
 
 impl Source {
@@ -71,7 +95,11 @@ impl Source {
     /// `-` for standard input, or a file. One input is that input itself; several are
     /// [`Source::Many`]. Every file is opened here, so a missing one is an error before anything
     /// runs.
-    pub(crate) fn open_all(inputs: &[impl AsRef<OsStr>]) -> Result<Source, String> {
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::open`], for the first file that cannot be opened.
+    pub(crate) fn open_all(inputs: &[impl AsRef<OsStr>]) -> anyhow::Result<Source> {
         let mut sources = Vec::with_capacity(inputs.len());
         for input in inputs {
             let input = input.as_ref();
@@ -91,25 +119,33 @@ impl Source {
 
     /// Opens `path` (`-` is standard input). A missing, unreadable or directory path is an error
     /// here, before anything runs.
-    pub(crate) fn open(path: &Path) -> Result<Source, String> {
+    ///
+    /// # Errors
+    ///
+    /// If `path` cannot be opened, or is a directory; the OS error is the cause.
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Source> {
         if path == Path::new("-") {
             return Ok(Source::Stdin);
         }
         let shown = path.display();
-        let file = File::open(path).map_err(|e| {
-            let hint = match (e.kind(), path.to_str().and_then(url_hint)) {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) => match (e.kind(), path.to_str().and_then(url_hint)) {
                 (io::ErrorKind::NotFound, Some(url)) => {
-                    format!("; to fetch a URL, give its scheme: {url}")
+                    anyhow::bail!(
+                        "cannot open {shown}: {e}; to fetch a URL, give its scheme: {url}"
+                    )
                 }
-                _ => String::new(),
-            };
-            format!("cannot open {shown}: {e}{hint}")
-        })?;
-        match file.metadata() {
-            Ok(meta) if meta.is_dir() => Err(format!("cannot read {shown}: it is a directory")),
-            Ok(_) => Ok(Source::File(file)),
-            Err(e) => Err(format!("cannot read {shown}: {e}")),
+                _ => return Err(e).with_context(|| format!("cannot open {shown}")),
+            },
+        };
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {shown}"))?;
+        if meta.is_dir() {
+            anyhow::bail!("cannot read {shown}: it is a directory");
         }
+        Ok(Source::File(file))
     }
 }
 
@@ -154,53 +190,50 @@ fn url_hint(name: &str) -> Option<String> {
     }
 }
 
-/// What the reader thread sends; the channel closing means the input ended.
+/// What the reader thread sends, in this order: batches of lines, then the end or the error.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Input {
     /// The next lines worth a result, in input order.
     Lines(Vec<Line>),
+    /// The input ended; nothing more comes.
+    End,
     /// Reading failed; nothing more comes.
     Failed(io::Error),
 }
 
-/// Starts a thread that reads `source` and sends the lines of `shard`. The thread ends at the
-/// end of the input, on a read error, or when the receiver is dropped.
+/// Starts a thread that reads `source` and hands the lines of `shard` to `send`, in batches.
+/// Each batch costs one credit: the thread waits for one on `credits` before it sends, so the
+/// receiver decides how far the input is read ahead. The thread ends at the end of the input, on
+/// a read error, or when `send` returns `false` or the credits' sender is dropped (the run
+/// stopped).
 ///
-/// The second receiver gets the number of lines sent, once, as soon as the reader reaches the
-/// end of the input: before the main thread has taken the last lines, so that the progress
-/// line can show the total.
+/// The returned receiver gets the number of lines sent, once, as soon as the reader reaches the
+/// end of the input: before the main thread has taken the last lines, so that the progress line
+/// can show the total.
 pub(crate) fn spawn_reader(
     source: Source,
-    name: PathBuf,
+    name: &Path,
     shard: Shard,
-) -> io::Result<(Receiver<Event>, Receiver<u64>)> {
-    let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
+    send: impl Fn(Input) -> bool + Send + 'static,
+    credits: Receiver<()>,
+) -> io::Result<Receiver<u64>> {
     let (total_tx, total) = mpsc::channel();
     thread::Builder::new()
         .name("fetchall-input".into())
         .spawn(move || {
-            let mut out = Batcher {
+            let mut out = Out {
+                send,
+                credits,
+                total: total_tx,
                 batch: Vec::with_capacity(BATCH),
                 count: 0,
                 index: 0,
                 shard,
-                tx: &tx,
             };
-            let parts = match source {
-                Source::Many(parts) => parts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
-                source => vec![(source, None)],
-            };
-            for (source, label) in parts {
-                if !out.send_source(source, label) {
-                    return;
-                }
-            }
-            // Told first: the last batch may wait in the channel for a while.
-            let _ = total_tx.send(out.count);
-            out.send();
+            out.send_all(source);
         })?;
     tracing::debug!(input = %name.display(), %shard, "reading");
-    Ok((rx, total))
+    Ok(total)
 }
 
 /// Counts the lines of `shard` in the regular file at `path` on a thread of its own, for the
@@ -233,39 +266,65 @@ pub(crate) fn count_lines(path: &Path, shard: Shard) -> Option<Receiver<u64>> {
     spawned.ok().map(|_| rx)
 }
 
-/// The reader thread's side of the channel: the batch being filled, and where the input is.
-struct Batcher<'a> {
+/// Where the reader thread's lines go, and where the reading is.
+struct Out<S> {
+    send: S,
+    credits: Receiver<()>,
+    total: Sender<u64>,
+    /// The batch being filled.
     batch: Vec<Line>,
     /// Lines sent (or in the batch).
     count: u64,
     /// Lines worth a result seen so far in all inputs: the index `--shard` goes by.
     index: u64,
     shard: Shard,
-    tx: &'a SyncSender<Event>,
 }
 
-impl Batcher<'_> {
-    /// Sends the batch if it has lines; `false` if the main thread is gone (Ctrl-C, closed
-    /// stdout), and reading should stop.
-    fn send(&mut self) -> bool {
+impl<S: Fn(Input) -> bool> Out<S> {
+    /// Sends the batch, if it has lines, once a credit has come; `false` if the run stopped.
+    fn batch(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        full.is_empty() || self.tx.send(Event::Lines(full)).is_ok()
+        self.credits.recv().is_ok() && (self.send)(Input::Lines(full))
     }
 
-    /// Adds a line, sending the batch when it is full.
+    /// Adds a line, sending the batch when it is full; `false` if the run stopped.
     fn push(&mut self, line: Line) -> bool {
         self.count += 1;
         self.batch.push(line);
-        self.batch.len() < BATCH || self.send()
+        self.batch.len() < BATCH || self.batch()
     }
 
-    /// Reads one input to its end. `false` if reading should stop: the main thread is gone, or
-    /// a read failed (which has been sent).
+    /// Reads `source` (every part of it, in order) to the end, then tells the total and sends
+    /// the end.
+    fn send_all(&mut self, source: Source) {
+        let parts = match source {
+            Source::Many(parts) => parts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
+            source => vec![(source, None)],
+        };
+        for (source, label) in parts {
+            if !self.send_source(source, label) {
+                return;
+            }
+        }
+        // Told first: the last batch may wait for its credit for a while.
+        let _ = self.total.send(self.count);
+        if self.batch() {
+            (self.send)(Input::End);
+        }
+    }
+
+    /// Reads one input to its end. `false` if reading should stop: the run stopped, or a read
+    /// failed (which has been sent).
     fn send_source(&mut self, source: Source, label: Option<String>) -> bool {
         let reader: Box<dyn Read + Send> = match source {
             Source::Stdin => Box::new(io::stdin()),
             Source::File(file) => Box::new(file),
             Source::Memory(bytes) => Box::new(io::Cursor::new(bytes)),
+            #[cfg(test)]
+            Source::Reader(reader) => reader.0,
             Source::Url(url) => {
                 self.index += 1;
                 return !self.shard.contains(self.index - 1) || self.push(Line::Url(url));
@@ -284,7 +343,7 @@ impl Batcher<'_> {
     fn send_lines(&mut self, mut lines: Lines<Box<dyn Read + Send>>) -> bool {
         loop {
             let mut open = true;
-            let next = lines.next_line(|| open = self.send());
+            let next = lines.next_line(|| open = self.batch());
             if !open {
                 return false;
             }
@@ -299,8 +358,8 @@ impl Batcher<'_> {
                     return true;
                 }
                 Err(e) => {
-                    if self.send() {
-                        let _ = self.tx.send(Event::Failed(e));
+                    if self.batch() {
+                        (self.send)(Input::Failed(e));
                     }
                     return false;
                 }
@@ -429,7 +488,6 @@ impl<R: Read> Lines<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
 
     /// Reads all of `reader` as lines.
     fn all_lines(reader: impl Read) -> Vec<Line> {
@@ -573,19 +631,33 @@ mod tests {
 
     #[test]
     fn the_reader_tells_the_total_without_waiting_for_the_lines_to_be_taken() {
-        // Fewer lines than the channel holds: the reader reaches the end with none taken.
         let text: String = (0..200).map(|i| format!("http://h/{i}\n# c\n")).collect();
         let source = Source::Memory(text.into_bytes());
-        let (lines, total) = spawn_reader(source, "test".into(), "1/2".parse().unwrap()).unwrap();
+        let (tx, lines) = mpsc::channel();
+        let (credit, credits) = mpsc::channel();
+        // Credits for every batch up front: the reader reaches the end with none taken.
+        for _ in 0..100usize.div_ceil(BATCH) {
+            credit.send(()).unwrap();
+        }
+        let send = move |input| tx.send(input).is_ok();
+        let total = spawn_reader(
+            source,
+            Path::new("test"),
+            "1/2".parse().unwrap(),
+            send,
+            credits,
+        )
+        .unwrap();
         let limit = std::time::Duration::from_secs(30);
         assert_eq!(total.recv_timeout(limit), Ok(100));
-        let taken: usize = lines
-            .iter()
-            .map(|event| match event {
-                Event::Lines(batch) => batch.len(),
-                Event::Failed(e) => panic!("{e}"),
-            })
-            .sum();
+        let mut taken = 0;
+        loop {
+            match lines.recv_timeout(limit).expect("the reader sends its end") {
+                Input::Lines(batch) => taken += batch.len(),
+                Input::End => break,
+                Input::Failed(e) => panic!("{e}"),
+            }
+        }
         assert_eq!(taken, 100);
     }
 
@@ -611,30 +683,37 @@ mod tests {
     #[test]
     fn a_directory_is_refused_up_front() {
         let dir = std::env::temp_dir();
-        let err = Source::open(&dir).unwrap_err();
+        let err = format!("{:#}", Source::open(&dir).unwrap_err());
         assert!(err.ends_with("it is a directory"), "{err}");
         let missing = dir.join("fetchall-no-such-file.txt");
-        let err = Source::open(&missing).unwrap_err();
+        let err = format!("{:#}", Source::open(&missing).unwrap_err());
         assert!(err.starts_with("cannot open "), "{err}");
+        assert!(err.ends_with("(os error 2)"), "the cause is shown: {err}");
     }
 
     /// Every line the reader thread sends for `source`.
     fn read_all(source: Source, shard: &str) -> Vec<Line> {
-        let (lines, _total) = spawn_reader(source, "test".into(), shard.parse().unwrap()).unwrap();
+        let (tx, lines) = mpsc::channel();
+        let (credit, credits) = mpsc::channel();
+        let send = move |input| tx.send(input).is_ok();
+        let shard = shard.parse().unwrap();
+        let _total = spawn_reader(source, Path::new("test"), shard, send, credits).unwrap();
         let limit = std::time::Duration::from_secs(30);
         let mut all = Vec::new();
-        // Bounded: the reader ends, closing the channel, or the test fails on the time limit.
+        // Bounded: the reader sends its end, or the test fails on the time limit.
         loop {
-            match lines.recv_timeout(limit) {
-                Ok(Event::Lines(batch)) => all.extend(batch),
-                Ok(Event::Failed(e)) => panic!("{e}"),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return all,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the reader hangs"),
+            // One credit for each batch, as the run loop gives them (the reader may have
+            // ended already).
+            let _ = credit.send(());
+            match lines.recv_timeout(limit).expect("the reader sends its end") {
+                Input::Lines(batch) => all.extend(batch),
+                Input::End => return all,
+                Input::Failed(e) => panic!("{e}"),
             }
         }
     }
 
-    fn temp_file(name: &str, text: &[u8]) -> PathBuf {
+    fn temp_file(name: &str, text: &[u8]) -> std::path::PathBuf {
         let path = std::env::temp_dir().join(format!("fetchall-{name}-{}.txt", std::process::id()));
         std::fs::write(&path, text).unwrap();
         path
@@ -693,13 +772,16 @@ mod tests {
 
     #[test]
     fn a_missing_file_that_looks_like_a_host_gets_a_hint() {
-        let err = Source::open_all(&["http://fine/", "example.com"]).unwrap_err();
+        let err = format!(
+            "{:#}",
+            Source::open_all(&["http://fine/", "example.com"]).unwrap_err()
+        );
         assert!(
             err.starts_with("cannot open example.com: ")
                 && err.ends_with("; to fetch a URL, give its scheme: https://example.com"),
             "{err}"
         );
-        let err = Source::open_all(&["no-such-urls.txt"]).unwrap_err();
+        let err = format!("{:#}", Source::open_all(&["no-such-urls.txt"]).unwrap_err());
         assert!(!err.contains("scheme"), "{err}");
     }
 

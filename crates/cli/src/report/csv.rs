@@ -98,6 +98,7 @@ mod tests {
                 status: Some(404),
                 attempts: Some(2),
                 retry_after: None,
+                never_ran: false,
             }),
             timeline: Timeline::default(),
         };

@@ -166,6 +166,7 @@ mod tests {
             status: Some(404),
             attempts: Some(1),
             retry_after: None,
+            never_ran: false,
         };
         let case = testcase(&outcome("not a url", Err(failure)), None);
         assert_eq!(

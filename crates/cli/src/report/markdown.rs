@@ -183,6 +183,7 @@ mod tests {
                 status,
                 attempts: Some(1),
                 retry_after: None,
+                never_ran: false,
             }),
             timeline: Timeline::default(),
         }

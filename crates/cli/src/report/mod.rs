@@ -17,7 +17,7 @@ pub(crate) mod junit;
 pub(crate) mod markdown;
 mod outputs;
 
-pub(crate) use outputs::{Outputs, Verdict};
+pub(crate) use outputs::Outputs;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
