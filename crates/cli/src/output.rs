@@ -164,6 +164,11 @@ impl Summary {
         self.failed
     }
 
+    /// How many lines' tasks never ran (cancelled after an interruption).
+    pub(crate) fn not_run(&self) -> u64 {
+        self.not_run
+    }
+
     /// The fetch time below which a fraction `q` of the fetches took (to within 6%); `None`
     /// when nothing was fetched.
     pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {

@@ -255,6 +255,33 @@ fn a_killed_run_leaves_no_half_written_junit() {
     );
 }
 
+#[test]
+fn an_interrupted_run_still_completes_its_junit_report() {
+    let server = server();
+    let xml = TempFile::named("interrupted.xml");
+    let mut urls = vec![server.url("/ok"), server.url("/hang")];
+    urls.extend((1..=4).map(|i| server.url(&format!("/ok?{i}"))));
+    let run = fetchall()
+        .args(["-", "-w", "1", "--ordered", "--report"])
+        .arg(format!("junit:{}", xml.path_str()))
+        .stdin(text(&urls))
+        .spawn();
+    // The one worker is inside /hang; the URLs after it wait.
+    assert!(run.line().ends_with("page is 3 bytes"));
+    run.interrupt();
+    let out = run.finish();
+    assert_eq!(out.code(), Some(130), "{}", out.stderr);
+    let xml = fs::read_to_string(xml.path()).expect("the report is written at the end");
+    // Every URL taken is a test case: the one fetched, the one interrupted, and the ones
+    // cancelled (as many as the run had taken: the in-flight limit), which are skipped.
+    let cases = xml.matches("<testcase ").count();
+    let skipped = xml.matches("<skipped message=\"cancelled\"/>").count();
+    assert!(cases >= 3 && skipped == cases - 2, "{xml}");
+    let counts = format!("tests=\"{cases}\" failures=\"1\" errors=\"0\" skipped=\"{skipped}\"");
+    assert!(xml.contains(&counts), "{xml}");
+    assert!(xml.contains("<failure message=\"interrupted\""), "{xml}");
+}
+
 /// One line of an earlier run's `--format jsonl`.
 fn earlier(url: &str, ok: bool, status: Option<u16>, bytes: Option<u64>, ms: f64) -> String {
     serde_json::json!({

@@ -18,11 +18,11 @@ use super::Totals;
 /// The document's start: the XML declaration, `<testsuites>` and `<testsuite>` with the counts
 /// and the wall time, up to the first test case.
 pub(crate) fn head(totals: &Totals) -> String {
-    let tests = totals.ok + totals.failed;
+    let tests = totals.ok + totals.failed + totals.not_run;
     let time = seconds(totals.wall);
     let counts = format!(
-        "tests=\"{tests}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{time}\"",
-        totals.failed
+        "tests=\"{tests}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{time}\"",
+        totals.failed, totals.not_run
     );
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -49,17 +49,25 @@ pub(crate) fn testcase(outcome: &Outcome, change: Option<&Change>) -> String {
         return case;
     }
     case.push_str(">\n");
-    if let Err(failure) = &outcome.result {
-        let kind = if failure.status.is_some() {
-            "status"
-        } else {
-            "error"
-        };
-        let message = escape(&failure.message);
-        let _ = writeln!(
-            case,
-            "      <failure message=\"{message}\" type=\"{kind}\">{message}</failure>"
-        );
+    match &outcome.result {
+        // Cancelled after an interruption: not a failure of the URL.
+        Err(failure) if failure.never_ran => {
+            let message = escape(&failure.message);
+            let _ = writeln!(case, "      <skipped message=\"{message}\"/>");
+        }
+        Err(failure) => {
+            let kind = if failure.status.is_some() {
+                "status"
+            } else {
+                "error"
+            };
+            let message = escape(&failure.message);
+            let _ = writeln!(
+                case,
+                "      <failure message=\"{message}\" type=\"{kind}\">{message}</failure>"
+            );
+        }
+        Ok(_) => {}
     }
     if let Some(names) = baseline {
         let _ = writeln!(
@@ -176,6 +184,20 @@ mod tests {
              HTTP Error 404: Not &lt;Found&gt;</failure>\n\
              \x20   </testcase>\n"
         );
+    }
+
+    #[test]
+    fn a_url_that_never_ran_is_skipped_not_failed() {
+        let case = testcase(&outcome("http://a/", Err(Failure::cancelled())), None);
+        assert!(case.contains("<skipped message=\"cancelled\"/>"), "{case}");
+        assert!(!case.contains("<failure"), "{case}");
+        let totals = Totals {
+            ok: 1,
+            failed: 1,
+            not_run: 2,
+            ..Totals::default()
+        };
+        assert!(head(&totals).contains("tests=\"4\" failures=\"1\" errors=\"0\" skipped=\"2\""));
     }
 
     #[test]

@@ -95,9 +95,14 @@ impl Rows {
 pub(crate) fn document(totals: &Totals, failures: &Rows, changes: &Rows) -> String {
     let mut out = String::new();
     let verdict = if totals.failed == 0 { "✅" } else { "❌" };
+    let not_run = if totals.not_run > 0 {
+        format!(", {} not run", totals.not_run)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "### {verdict} fetchall: {} ok, {} failed{}\n",
+        "### {verdict} fetchall: {} ok, {} failed{not_run}{}\n",
         totals.ok,
         totals.failed,
         if totals.interrupted {
@@ -112,7 +117,7 @@ pub(crate) fn document(totals: &Totals, failures: &Rows, changes: &Rows) -> Stri
         "| URLs | ok | failed | wall time | fetch p50 | p95 | p99 |\n\
          |---:|---:|---:|---:|---:|---:|---:|\n\
          | {} | {} | {} | {} | {} | {} | {} |",
-        totals.ok + totals.failed,
+        totals.ok + totals.failed + totals.not_run,
         totals.ok,
         totals.failed,
         human(totals.wall),
@@ -257,6 +262,16 @@ mod tests {
              | 'http://h/x' |  | timed out (connect, after 1ms) |\n"
         ));
         assert!(!doc.contains("baseline"), "{doc}");
+        let cut = Totals {
+            not_run: 3,
+            interrupted: true,
+            ..totals
+        };
+        let doc = document(&cut, &failures, &changes);
+        assert!(
+            doc.starts_with("### ❌ fetchall: 1 ok, 1 failed, 3 not run (interrupted)\n"),
+            "{doc}"
+        );
         assert_eq!(
             change_row(&bad, &change).as_deref(),
             Some("| 'http://h/x' | newly failing | ok, 200, 10 bytes, 3.00ms |")

@@ -38,6 +38,8 @@ pub(crate) struct Totals {
     pub(crate) ok: u64,
     /// URLs that failed.
     pub(crate) failed: u64,
+    /// URLs whose task never ran (cancelled after an interruption).
+    pub(crate) not_run: u64,
     /// The run's wall time.
     pub(crate) wall: Duration,
     /// Cut short by Ctrl-C (or a signal).
@@ -63,6 +65,7 @@ impl Totals {
         Totals {
             ok: summary.ok(),
             failed: summary.failed(),
+            not_run: summary.not_run(),
             wall,
             interrupted,
             p50: summary.quantile(0.50),
@@ -76,9 +79,10 @@ impl Totals {
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         serde_json::json!({
-            "total": self.ok + self.failed,
+            "total": self.ok + self.failed + self.not_run,
             "ok": self.ok,
             "failed": self.failed,
+            "not_run": self.not_run,
             "interrupted": self.interrupted,
             "wall_ms": ms(self.wall),
             "fetch_ms": {
@@ -563,7 +567,8 @@ mod tests {
         assert_eq!(
             totals.to_json(),
             serde_json::json!({
-                "total": 4, "ok": 3, "failed": 1, "interrupted": false, "wall_ms": 1500.25,
+                "total": 4, "ok": 3, "failed": 1, "not_run": 0, "interrupted": false,
+                "wall_ms": 1500.25,
                 "fetch_ms": {"p50": 2.0, "p95": null, "p99": null}, "baseline": null,
             })
         );
