@@ -157,6 +157,7 @@ impl Kind {
         }
     }
 
+    /// Its bit in [`Change`]'s set.
     fn bit(self) -> u8 {
         1 << self as u8
     }

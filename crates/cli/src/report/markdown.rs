@@ -79,6 +79,8 @@ impl Rows {
         }
     }
 
+    /// Appends the table: `head` (its title and header rows), the rows, and the count of the
+    /// rows left out.
     fn write(&self, out: &mut String, head: &str) {
         out.push_str(head);
         for row in &self.rows {

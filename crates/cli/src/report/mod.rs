@@ -385,6 +385,7 @@ impl Reports {
     }
 }
 
+/// Completes one report: flushes a line format's file, writes a whole one.
 fn finish_one(sink: Sink, totals: &Totals) -> Result<(), String> {
     match sink {
         Sink::Lines { mut out, path, .. } => out
