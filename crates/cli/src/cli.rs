@@ -95,7 +95,8 @@ pub(crate) struct Args {
     )]
     pub(crate) inputs: Vec<PathBuf>,
 
-    /// How many URLs are fetched at once [default: min(32, CPUs + 4), as in Python]
+    /// How many URLs are fetched at once; no upper limit, as threads start only when URLs need
+    /// them [default: min(32, CPUs + 4), as in Python]
     #[arg(
         short = 'w',
         long,
