@@ -444,22 +444,42 @@ fn rate_spaces_the_requests_of_the_whole_run() {
 
 #[test]
 fn per_host_rate_paces_one_host_while_another_goes_ahead() {
-    let (paced, other) = (server(), server());
-    let mut urls: Vec<String> = (0..3).map(|i| paced.url(&format!("/ok?{i}"))).collect();
-    urls.extend((0..20).map(|i| other.url(&format!("/ok?{i}"))));
-    // Both hosts share the limit of 2/s; each has its own bucket.
-    let run = fetchall()
-        .args(["-", "-w", "2", "--per-host-rate", "2/s", "--ordered"])
+    let (a, b) = (server(), server());
+    // All of host a's URLs first: a worker that waited for a's next token would hold b up.
+    let mut urls: Vec<String> = (0..3).map(|i| a.url(&format!("/ok?{i}"))).collect();
+    urls.extend((0..3).map(|i| b.url(&format!("/ok?{i}"))));
+    let out = fetchall()
+        .args([
+            "-",
+            "-w",
+            "1",
+            "--per-host-rate",
+            "2/s",
+            "--format",
+            "jsonl",
+        ])
         .stdin(text(&urls))
-        .spawn();
-    let out = run.finish();
+        .run();
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
-    let lines = out.lines();
-    assert_eq!(lines.len(), 23);
-    // 20 requests to one host at 2/s take 9.5s at least; three to the other host 1s.
-    assert!(out.took >= Duration::from_millis(9500), "{:?}", out.took);
-    let order: Vec<&str> = lines.iter().map(|l| url_of(l)).collect();
-    assert_eq!(order, urls.iter().map(String::as_str).collect::<Vec<_>>());
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 6);
+    // When the dispatcher handed each URL to the executor: when it took the host's token.
+    let started = |url: &str| {
+        let line = lines
+            .iter()
+            .find(|v| v["url"] == url)
+            .expect("a line per URL");
+        line["queued_ms"].as_f64().expect("queued")
+    };
+    // Each host's requests are 500ms apart...
+    for host in [&urls[..3], &urls[3..]] {
+        for pair in host.windows(2) {
+            let gap = started(&pair[1]) - started(&pair[0]);
+            assert!(gap >= 499.0, "{} after {}: {gap}ms", pair[1], pair[0]);
+        }
+    }
+    // ...and the one worker fetched b's first URL while a waited for its second token.
+    assert!(started(&urls[3]) < started(&urls[1]), "{lines:#?}");
 }
 
 #[test]
