@@ -9,7 +9,7 @@ use std::time::Duration;
 use fetchall_serve::testing::{refused_addr, server};
 
 use crate::support::bin::fetchall;
-use crate::support::{TempFile, text, url_of};
+use crate::support::{TempFile, text};
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
