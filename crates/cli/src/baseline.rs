@@ -573,11 +573,7 @@ mod tests {
     }
 
     fn ok(url: &str, bytes: u64, elapsed: u64) -> Outcome {
-        let page = Fetched {
-            bytes,
-            status: 200,
-            attempts: 1,
-        };
+        let page = Fetched::plain(bytes, 200);
         outcome(url, Ok(page), elapsed)
     }
 
@@ -586,8 +582,7 @@ mod tests {
             message: format!("HTTP Error {code}: X"),
             status: Some(code),
             attempts: Some(1),
-            retry_after: None,
-            never_ran: false,
+            ..Failure::new("")
         };
         outcome(url, Err(failure), 1)
     }

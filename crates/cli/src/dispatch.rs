@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use fetchall::fetch::redact_password;
 use fetchall::{Executor, TaskError, TaskHandle};
 
 use crate::hosts::{Admit, Expired, Hosts, MAX_HELD, Slot, Throttle, host_key};
@@ -417,7 +418,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             .executor
             .submit(move || run_line(line, &*fetch, start, queued));
         let id = handle.id();
-        tracing::debug!(%url, task = id, "queued");
+        tracing::debug!(url = %redact_password(&url), task = id, "queued");
         let done = self.events.tx.clone();
         // The loop may be gone when a task it gave up on ends: nobody to tell then.
         handle.add_done_callback(move |_| drop(done.send(Event::Done(id))));
@@ -568,12 +569,14 @@ mod tests {
                     attempts: Some(1),
                     retry_after: None,
                     never_ran: false,
+                    tls: None,
                 })
             } else {
                 Ok(Fetched {
                     bytes: url.len() as u64,
                     status: 200,
                     attempts: 1,
+                    tls: None,
                 })
             }
         })
@@ -701,6 +704,7 @@ mod tests {
                 bytes: 0,
                 status: 200,
                 attempts: 1,
+                tls: None,
             })
         })
     }

@@ -122,6 +122,7 @@ mod tests {
                     bytes,
                     status: 200,
                     attempts: 1,
+                    tls: None,
                 })
                 .ok_or_else(|| Failure::new("timed out")),
             timeline: Timeline::default(),

@@ -72,11 +72,7 @@ mod tests {
     fn ok() -> Outcome {
         Outcome {
             url: "http://a/x".into(),
-            result: Ok(Fetched {
-                bytes: 42,
-                status: 200,
-                attempts: 1,
-            }),
+            result: Ok(Fetched::plain(42, 200)),
             timeline: Timeline {
                 elapsed: Some(Duration::from_micros(12_345)),
                 ..Timeline::default()
@@ -97,8 +93,7 @@ mod tests {
                 message: "say \"no\", twice".into(),
                 status: Some(404),
                 attempts: Some(2),
-                retry_after: None,
-                never_ran: false,
+                ..Failure::new("")
             }),
             timeline: Timeline::default(),
         };

@@ -141,11 +141,7 @@ mod tests {
     }
 
     fn page() -> Result<Fetched, Failure> {
-        Ok(Fetched {
-            bytes: 1,
-            status: 200,
-            attempts: 1,
-        })
+        Ok(Fetched::plain(1, 200))
     }
 
     #[test]
@@ -173,8 +169,7 @@ mod tests {
             message: "HTTP Error 404: Not <Found>".into(),
             status: Some(404),
             attempts: Some(1),
-            retry_after: None,
-            never_ran: false,
+            ..Failure::new("")
         };
         let case = testcase(&outcome("not a url", Err(failure)), None);
         assert_eq!(

@@ -189,8 +189,7 @@ mod tests {
                 message: message.to_owned(),
                 status,
                 attempts: Some(1),
-                retry_after: None,
-                never_ran: false,
+                ..Failure::new("")
             }),
             timeline: Timeline::default(),
         }

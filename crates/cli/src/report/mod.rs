@@ -459,11 +459,7 @@ mod tests {
     fn outcomes() -> Vec<Outcome> {
         let ok = Outcome {
             url: "http://a/".into(),
-            result: Ok(Fetched {
-                bytes: 3,
-                status: 200,
-                attempts: 1,
-            }),
+            result: Ok(Fetched::plain(3, 200)),
             timeline: Timeline::default(),
         };
         let failed = Outcome {
