@@ -33,6 +33,7 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                retry_after: e.retry_after(),
                 never_ran: false,
                 tls: tls.map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
             })
