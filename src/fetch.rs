@@ -63,6 +63,7 @@
 use std::time::Duration;
 
 mod accept;
+mod buffers;
 mod classify;
 mod clients;
 mod error;

@@ -14,7 +14,6 @@
 //! chain (`transport.rs`) and one resolver cache (`resolver.rs`).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use ureq::Agent;
@@ -148,7 +147,7 @@ impl Default for Fnv {
     }
 }
 
-impl Hasher for Fnv {
+impl std::hash::Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -164,7 +163,7 @@ impl Hasher for Fnv {
 /// overall, so that the one idle the longest is the one to go.
 #[derive(Debug)]
 struct Idle<T> {
-    by_host: HashMap<HostKey, Vec<(u64, T)>, BuildHasherDefault<Fnv>>,
+    by_host: HashMap<HostKey, Vec<(u64, T)>, std::hash::BuildHasherDefault<Fnv>>,
     count: usize,
     returned: u64,
 }

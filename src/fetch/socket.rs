@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use ureq::Timeout;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
@@ -56,7 +55,10 @@ impl<In: Transport> Connector<In> for SocketConnector {
         if config.no_delay() {
             stream.set_nodelay(true)?;
         }
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        let buffers = super::buffers::SocketBuffers::new(
+            config.input_buffer_size(),
+            config.output_buffer_size(),
+        );
         let socket = Socket {
             stream: Arc::new(stream),
             buffers,
@@ -111,7 +113,7 @@ fn connect_any(addrs: &[SocketAddr], budget: Option<Duration>) -> Result<TcpStre
 pub(super) struct Socket {
     /// In an `Arc` for the shutdown handle; all I/O goes through `&TcpStream`.
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: super::buffers::SocketBuffers,
     read_timeout: SocketTimeout,
     write_timeout: SocketTimeout,
     /// Whether there was I/O since the last liveness probe.
