@@ -7,3 +7,5 @@ mod support;
 mod cli;
 mod cli_request;
 mod cli_scheduling;
+mod cli_signals;
+mod cli_terminal;
