@@ -2,7 +2,7 @@
 //! in the chosen format, in completion order or (with `--ordered`) input order, counts it for
 //! the summary, and keeps the progress line out of its way.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use crate::cli::Format;
@@ -10,10 +10,16 @@ use crate::order::Reorder;
 use crate::output::{Outcome, Summary, format_json, format_line};
 use crate::progress::{Counts, Progress};
 
-/// Writes result lines to `out`, one write and one flush each.
+/// The output buffer: lines gathered between two flushes, written with one call.
+const OUT_BUFFER: usize = 32 * 1024;
+
+/// Writes result lines to `out` through a buffer, flushed by [`Printer::flush`]: the run loop
+/// flushes whenever it has handled what has come and is about to wait, so each line shows as
+/// soon as the loop is idle (within milliseconds), and lines that finish together go out in one
+/// `write` instead of one each (`BENCHMARKS.md`, "Where the time goes").
 #[derive(Debug)]
-pub(crate) struct Printer<W> {
-    out: W,
+pub(crate) struct Printer<W: Write> {
+    out: BufWriter<W>,
     format: Format,
     /// With `--ordered`: results waiting for the lines before them.
     order: Option<Reorder<Outcome>>,
@@ -25,7 +31,7 @@ impl<W: Write> Printer<W> {
     /// A printer on `out`; `ordered` prints in input order.
     pub(crate) fn new(out: W, format: Format, ordered: bool, progress: Progress) -> Printer<W> {
         Printer {
-            out,
+            out: BufWriter::with_capacity(OUT_BUFFER, out),
             format,
             order: ordered.then(Reorder::new),
             summary: Summary::default(),
@@ -57,9 +63,20 @@ impl<W: Write> Printer<W> {
             Format::Json => format_json(outcome),
         };
         self.progress.before_stdout();
-        // One write and one flush per line: each line shows as soon as its URL completes, and
-        // a closed stdout is noticed at the next line.
-        writeln!(self.out, "{line}").and_then(|()| self.out.flush())
+        writeln!(self.out, "{line}")
+    }
+
+    /// Writes out the lines printed so far. A closed stdout is noticed here.
+    ///
+    /// # Errors
+    ///
+    /// If stdout cannot be written (closed, full disk).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.out.buffer().is_empty() {
+            return Ok(());
+        }
+        self.progress.before_stdout();
+        self.out.flush()
     }
 
     /// With `--ordered`, how many of the `taken` lines are not printed yet; 0 without.
@@ -162,9 +179,8 @@ mod tests {
     #[test]
     fn a_closed_stdout_is_an_error_for_the_caller() {
         let mut printer = Printer::new(Closed, Format::Text, false, Progress::off());
-        let err = printer
-            .deliver(0, outcome("http://a/", Some(1)))
-            .unwrap_err();
+        printer.deliver(0, outcome("http://a/", Some(1))).unwrap();
+        let err = printer.flush().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }
