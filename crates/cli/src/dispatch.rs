@@ -994,7 +994,8 @@ mod tests {
             if self.left == 0 {
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            self.left -= buf.iter().filter(|&&b| b == b'\n').count();
+            let lines = buf.iter().filter(|&&b| b == b'\n').count();
+            self.left = self.left.saturating_sub(lines);
             Ok(buf.len())
         }
 
