@@ -8,8 +8,46 @@
 //! more, a large body or head grows it within a few reads. The output buffer is allocated at its
 //! full size (ureq needs the longest request line to fit in it) but zeroed by the allocator,
 //! which leaves fresh pages untouched until the request head is written into them.
+//!
+//! When a connection closes, its buffers go to a few spares kept for the next connections
+//! ([`SPARES`] of each size, process-wide): zeroing 64 KiB for every new connection was half the
+//! instructions of a request that needs one (`BENCHMARKS.md`, "Many hosts"). A spare holds
+//! whatever its last connection left in it; ureq reads only what it has written.
+
+use std::sync::Mutex;
 
 use ureq::unversioned::transport::Buffers;
+
+/// Spare buffers kept of each kind: a burst of new connections takes them, a burst of closing
+/// ones refills them, and they never hold more than `SPARES` x (16 + 64) KiB.
+const SPARES: usize = 16;
+
+/// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of their size.
+static SPARE_INPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARE_OUTPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A spare of `size` bytes from `spares`, or a new one.
+fn take_spare(spares: &Mutex<Vec<Vec<u8>>>, size: usize) -> Vec<u8> {
+    let spare = spares
+        .lock()
+        .ok()
+        .and_then(|mut spares| spares.pop())
+        .filter(|spare| spare.len() == size);
+    // `vec![0; n]` asks the allocator for zeroed memory: fresh pages stay untouched.
+    spare.unwrap_or_else(|| vec![0; size])
+}
+
+/// Keeps `buffer` as a spare if there is room; else it is freed.
+fn give_spare(spares: &Mutex<Vec<Vec<u8>>>, buffer: Vec<u8>) {
+    if buffer.is_empty() {
+        return;
+    }
+    if let Ok(mut spares) = spares.lock() {
+        if spares.len() < SPARES {
+            spares.push(buffer);
+        }
+    }
+}
 
 /// The input buffer's first size: a small response, head and body, in one read.
 pub(super) const INITIAL_INPUT: usize = 16 * 1024;
@@ -50,8 +88,7 @@ impl SocketBuffers {
 
     fn ensure_output(&mut self) {
         if self.output.is_empty() {
-            // `vec![0; n]` asks the allocator for zeroed memory: fresh pages stay untouched.
-            self.output = vec![0; self.output_size];
+            self.output = take_spare(&SPARE_OUTPUT, self.output_size);
         }
     }
 
@@ -67,6 +104,9 @@ impl SocketBuffers {
         }
         let free = self.input.len() - self.filled;
         let wanted = if self.input.is_empty() {
+            if self.max_input >= INITIAL_INPUT {
+                self.input = take_spare(&SPARE_INPUT, INITIAL_INPUT);
+            }
             INITIAL_INPUT.min(self.max_input)
         } else if self.full_read || free == 0 {
             (self.input.len() * 2).min(self.max_input)
@@ -78,6 +118,18 @@ impl SocketBuffers {
             self.input.resize(wanted, 0);
         }
         self.full_read = false;
+    }
+}
+
+impl Drop for SocketBuffers {
+    fn drop(&mut self) {
+        // Only buffers of the sizes new connections start with are worth keeping.
+        if self.input.len() == INITIAL_INPUT {
+            give_spare(&SPARE_INPUT, std::mem::take(&mut self.input));
+        }
+        if self.output.len() == self.output_size {
+            give_spare(&SPARE_OUTPUT, std::mem::take(&mut self.output));
+        }
     }
 }
 
@@ -161,6 +213,19 @@ mod tests {
         assert!(!buffers.can_use_input());
         buffers.input_consume(4);
         assert!(buffers.can_use_input());
+    }
+
+    #[test]
+    fn a_closed_connections_buffers_are_the_next_ones() {
+        let mut first = SocketBuffers::new(96 * 1024, 4096);
+        read(&mut first, 10);
+        first.output()[0] = b'G';
+        drop(first);
+        let mut next = SocketBuffers::new(96 * 1024, 4096);
+        // Whatever is left in a spare is never shown: the input starts empty.
+        assert!(next.input().is_empty());
+        assert_eq!(next.input_append_buf().len(), INITIAL_INPUT);
+        assert_eq!(next.output().len(), 4096);
     }
 
     #[test]
