@@ -390,9 +390,8 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
                 .recv_timeout(at.saturating_duration_since(Instant::now()))
                 .ok(),
         };
-        match event {
-            Some(event) => self.handle(event)?,
-            None => {}
+        if let Some(event) = event {
+            self.handle(event)?;
         }
         self.finish_gathered()
     }
