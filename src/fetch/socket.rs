@@ -182,6 +182,19 @@ fn is_retry(e: &io::Error) -> bool {
 /// `true` if the socket has nothing to read and is not closed: an idle keep-alive connection the
 /// server still holds open. Anything else (bytes nobody asked for, the end of the stream, an
 /// error) means the connection must not be used again.
+///
+/// One `recv(MSG_PEEK | MSG_DONTWAIT)`, where std's `set_nonblocking`, `peek`, `set_nonblocking`
+/// take three system calls, on every request over a kept-alive connection (`BENCHMARKS.md`,
+/// "Where the time goes").
+#[cfg(unix)]
+fn is_idle(stream: &TcpStream) -> bool {
+    use rustix::net::{RecvFlags, recv};
+    let peeked = recv(stream, &mut [0u8; 1], RecvFlags::PEEK | RecvFlags::DONTWAIT);
+    matches!(peeked, Err(e) if e == rustix::io::Errno::WOULDBLOCK)
+}
+
+/// See the Unix version: here with std's three calls.
+#[cfg(not(unix))]
 fn is_idle(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
         return false;
