@@ -64,7 +64,8 @@
 //! `exchange.rs` (one attempt: its requests and redirects), `urls.rs` (which URLs are fetched,
 //! where a redirect leads), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
 //! `Retry-After`), `error.rs` and `classify.rs` (what went wrong and its wording), then the layers
-//! under ureq: `clients.rs`, `transport.rs`, `socket.rs` and `resolver.rs`.
+//! under ureq: `clients.rs`, `transport.rs`, `tls.rs` (trust, certificates and TLS's wording),
+//! `socket.rs` and `resolver.rs`.
 
 use std::time::Duration;
 
@@ -77,9 +78,11 @@ mod exchange;
 mod fetcher;
 mod options;
 mod proxy;
+mod redact;
 mod resolver;
 mod retry;
 mod socket;
+mod tls;
 mod transport;
 mod urls;
 
@@ -88,8 +91,10 @@ pub use error::{FetchError, Phase};
 pub use fetcher::{Fetcher, load_url};
 pub use options::{FetchOptions, Method, Page};
 pub use proxy::Proxies;
+pub use redact::redact_password;
 pub use resolver::DNS_TTL;
 pub use retry::{RETRY_BASE_DELAY, RETRY_MAX_DELAY};
+pub use tls::{CaCertificates, ClientIdentity, PemError, SystemStore, TlsInfo, Trust};
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.

@@ -5,10 +5,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::TlsInfo;
 use super::classify::{
     SocketFailure, detail_message, errno_message, lookup_message, one_line, reason, server_text,
     socket_failure,
 };
+use super::tls::TlsFailed;
 #[cfg(doc)]
 use super::{FetchOptions, Fetcher, Page};
 use crate::repr::repr;
@@ -61,6 +63,9 @@ pub enum FetchError {
     Status {
         /// The status code.
         code: u16,
+        /// The wait the response's `Retry-After` header asked for, if it had one (a 429 or a
+        /// 503 usually): what a caller that paces its requests to the host should honour.
+        retry_after: Option<Duration>,
     },
     /// Still redirected after following the allowed number of redirects:
     /// `HTTP Error 302: Found (stopped after 10 redirects)`.
@@ -134,6 +139,15 @@ pub enum FetchError {
         /// Its value.
         value: String,
     },
+    /// The `https` server's certificate expires within [`FetchOptions::cert_expiry_days`]:
+    /// `certificate expires in 5 days (2026-12-06)`, or `certificate expired 3 days ago
+    /// (2026-11-28)` when [`FetchOptions::insecure`] let an expired one through.
+    CertificateExpires {
+        /// The connection's TLS facts, the certificate's among them.
+        info: Box<TlsInfo>,
+        /// Whole days left when it was checked ([`TlsInfo::days_left`]).
+        days_left: i64,
+    },
     /// More than one attempt was made and the last one failed with `last`:
     /// `HTTP Error 503: Service Unavailable (after 3 attempts)`.
     Retried {
@@ -151,17 +165,27 @@ impl FetchError {
     /// # Examples
     ///
     /// ```
-    /// let e = fetchall::fetch::FetchError::Status { code: 404 };
+    /// let e = fetchall::fetch::FetchError::Status { code: 404, retry_after: None };
     /// assert_eq!(e.status(), Some(404));
     /// assert_eq!(e.to_string(), "HTTP Error 404: Not Found");
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
-            FetchError::Status { code }
+            FetchError::Status { code, .. }
             | FetchError::TooManyRedirects { code, .. }
             | FetchError::RedirectNotAllowed { code, .. }
             | FetchError::InvalidRedirect { code, .. } => Some(*code),
             FetchError::Retried { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// The TLS facts that come with the error: the certificate of a
+    /// [`FetchError::CertificateExpires`] (also after retries).
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        match self {
+            FetchError::CertificateExpires { info, .. } => Some(info),
+            FetchError::Retried { last, .. } => last.tls(),
             _ => None,
         }
     }
@@ -174,10 +198,11 @@ impl FetchError {
     /// ```
     /// use fetchall::fetch::FetchError;
     ///
-    /// assert_eq!(FetchError::Status { code: 503 }.attempts(), 1);
+    /// let unavailable = || FetchError::Status { code: 503, retry_after: None };
+    /// assert_eq!(unavailable().attempts(), 1);
     /// let retried = FetchError::Retried {
     ///     attempts: 3,
-    ///     last: Box::new(FetchError::Status { code: 503 }),
+    ///     last: Box::new(unavailable()),
     /// };
     /// assert_eq!(retried.attempts(), 3);
     /// assert_eq!(retried.status(), Some(503));
@@ -190,6 +215,27 @@ impl FetchError {
             | FetchError::UnusableProxy { .. } => 0,
             FetchError::Retried { attempts, .. } => *attempts,
             _ => 1,
+        }
+    }
+
+    /// The wait the final response's `Retry-After` header asked for, for
+    /// [`FetchError::Status`] (also inside [`FetchError::Retried`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fetchall::fetch::FetchError;
+    ///
+    /// let busy = FetchError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+    /// assert_eq!(FetchError::RemoteClosed.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            FetchError::Retried { last, .. } => last.retry_after(),
+            _ => None,
         }
     }
 
@@ -209,13 +255,14 @@ impl FetchError {
     /// ```
     /// use fetchall::fetch::FetchError;
     ///
-    /// assert!(FetchError::Status { code: 503 }.is_transient());
-    /// assert!(!FetchError::Status { code: 404 }.is_transient());
+    /// let status = |code| FetchError::Status { code, retry_after: None };
+    /// assert!(status(503).is_transient());
+    /// assert!(!status(404).is_transient());
     /// assert!(FetchError::RemoteClosed.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            FetchError::Status { code } => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+            FetchError::Status { code, .. } => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
             FetchError::Timeout { .. }
             | FetchError::RemoteClosed
             | FetchError::IncompleteRead { .. } => true,
@@ -241,14 +288,20 @@ impl FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::InvalidUrl { url } => write!(f, "unknown url type: {}", repr(url)),
+            FetchError::InvalidUrl { url } => {
+                write!(
+                    f,
+                    "unknown url type: {}",
+                    repr(&super::redact_password(url))
+                )
+            }
             FetchError::ControlCharacter { part, found } => write!(
                 f,
                 "URL can't contain control characters. {} (found at least {})",
                 repr(part),
                 repr(found.encode_utf8(&mut [0; 4]))
             ),
-            FetchError::Status { code } => write!(f, "HTTP Error {code}: {}", reason(*code)),
+            FetchError::Status { code, .. } => write!(f, "HTTP Error {code}: {}", reason(*code)),
             FetchError::TooManyRedirects { code, followed } => write!(
                 f,
                 "HTTP Error {code}: {} (stopped after {followed} redirects)",
@@ -276,15 +329,11 @@ impl fmt::Display for FetchError {
                 elapsed,
             } => write!(
                 f,
-                "timed out (body, {bytes} bytes received after {:.1}s)",
-                elapsed.as_secs_f64()
+                "timed out (body, {bytes} bytes received after {})",
+                Seconds(*elapsed)
             ),
             FetchError::Timeout { phase, elapsed, .. } => {
-                write!(
-                    f,
-                    "timed out ({phase}, after {:.1}s)",
-                    elapsed.as_secs_f64()
-                )
+                write!(f, "timed out ({phase}, after {})", Seconds(*elapsed))
             }
             FetchError::Resolve(e) => write!(f, "<urlopen error {}>", lookup_message(e)),
             FetchError::Io(e) if socket_failure(e.kind()) == SocketFailure::Unreachable => {
@@ -302,6 +351,12 @@ impl fmt::Display for FetchError {
                 read,
                 expected: None,
             } => write!(f, "IncompleteRead({read} bytes read)"),
+            FetchError::Tls(ureq::Error::Other(inner)) if inner.is::<TlsFailed>() => {
+                match inner.downcast_ref::<TlsFailed>() {
+                    Some(failed) => f.write_str(&failed.python_message()),
+                    None => Ok(()),
+                }
+            }
             FetchError::Tls(e) => write!(f, "<urlopen error [SSL] {}>", detail_message(e)),
             FetchError::BadResponse(e) => {
                 write!(f, "invalid HTTP response: {}", detail_message(e))
@@ -312,9 +367,32 @@ impl fmt::Display for FetchError {
                 "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
                 repr(value)
             ),
+            FetchError::CertificateExpires { info, days_left } => {
+                let date = info.not_after_date();
+                match days_left {
+                    1 => write!(f, "certificate expires in 1 day ({date})"),
+                    0.. => write!(f, "certificate expires in {days_left} days ({date})"),
+                    -1 => write!(f, "certificate expired 1 day ago ({date})"),
+                    _ => write!(f, "certificate expired {} days ago ({date})", -days_left),
+                }
+            }
             FetchError::Retried { attempts, last } => {
                 write!(f, "{last} (after {attempts} attempts)")
             }
+        }
+    }
+}
+
+/// A timeout's elapsed time in a message: `1.5s`, or whole milliseconds below a second
+/// (`after 1ms`), where tenths of a second would all read `0.0s`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < Duration::from_secs(1) {
+            write!(f, "{}ms", self.0.as_millis())
+        } else {
+            write!(f, "{:.1}s", self.0.as_secs_f64())
         }
     }
 }
@@ -336,17 +414,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timeouts_under_a_second_are_in_milliseconds() {
+        let timeout = |phase, bytes, ms| FetchError::Timeout {
+            phase,
+            bytes,
+            elapsed: Duration::from_millis(ms),
+        };
+        assert_eq!(
+            timeout(Phase::Connect, 0, 1).to_string(),
+            "timed out (connect, after 1ms)"
+        );
+        assert_eq!(
+            timeout(Phase::Body, 10, 999).to_string(),
+            "timed out (body, 10 bytes received after 999ms)"
+        );
+        assert_eq!(
+            timeout(Phase::Response, 0, 1000).to_string(),
+            "timed out (response, after 1.0s)"
+        );
+    }
+
+    #[test]
     fn status_uses_the_reason_phrase() {
         assert_eq!(
-            FetchError::Status { code: 404 }.to_string(),
+            FetchError::Status {
+                code: 404,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 404: Not Found"
         );
         assert_eq!(
-            FetchError::Status { code: 500 }.to_string(),
+            FetchError::Status {
+                code: 500,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 500: Internal Server Error"
         );
         assert_eq!(
-            FetchError::Status { code: 599 }.to_string(),
+            FetchError::Status {
+                code: 599,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 599: Unknown"
         );
     }

@@ -10,9 +10,10 @@ use ureq::{Agent, Body, Proxy};
 
 use super::classify::{Stage, classify};
 use super::retry::retry_after;
+use super::tls;
 use super::transport::is_stale;
 use super::urls::{Refused, resolve_location};
-use super::{FetchError, FetchOptions, Method, Page, StatusRanges};
+use super::{FetchError, FetchOptions, Method, Page, StatusRanges, TlsInfo, redact_password};
 
 /// Error bodies up to this size are read and discarded so the connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -27,6 +28,7 @@ pub(super) struct Exchange {
     max_redirects: u32,
     headers: HeaderMap,
     accept: StatusRanges,
+    cert_expiry_days: Option<u32>,
 }
 
 /// One request of a fetch: where it goes, and how much time it has.
@@ -70,6 +72,9 @@ pub(super) struct Failed {
     pub(super) retry_after: Option<Duration>,
     /// A pooled connection that turned out closed before any byte of the response.
     pub(super) stale: bool,
+    /// The TLS facts of the connection the failing response came on, if it came on one. Boxed:
+    /// most failures have none, and this is the `Err` of every attempt.
+    pub(super) tls: Option<Box<TlsInfo>>,
 }
 
 impl Failed {
@@ -79,6 +84,7 @@ impl Failed {
             error,
             retry_after: None,
             stale: false,
+            tls: None,
         }
     }
 }
@@ -111,6 +117,7 @@ impl Exchange {
             max_redirects: options.max_redirects,
             headers,
             accept: options.accept.clone(),
+            cert_expiry_days: options.cert_expiry_days,
         }
     }
 
@@ -146,7 +153,9 @@ impl Exchange {
                     Refused::Invalid => FetchError::InvalidRedirect { code, location },
                 })
             })?;
-            tracing::debug!(from = %hop.uri, to = %uri, code, "redirected");
+            let (from, to) = (hop.uri.to_string(), uri.to_string());
+            let (from, to) = (redact_password(&from), redact_password(&to));
+            tracing::debug!(%from, %to, code, "redirected");
             hop = Hop {
                 uri,
                 config: Config::OwnDeadline,
@@ -179,6 +188,8 @@ impl Exchange {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
         }
+        // Whatever an earlier request on this thread left there is not this one's.
+        drop(tls::take_used());
         let response = match hop.config {
             Config::AgentDeadline => request.call(),
             Config::OwnDeadline => {
@@ -191,8 +202,7 @@ impl Exchange {
         };
         response.map_err(|e| Failed {
             stale: is_stale(&e),
-            error: classify(e, Stage::Exchange, attempt.started.elapsed()),
-            retry_after: None,
+            ..Failed::at_once(classify(e, Stage::Exchange, attempt.started.elapsed()))
         })
     }
 
@@ -204,13 +214,33 @@ impl Exchange {
         attempt: &Attempt<'_>,
         uri: &Uri,
     ) -> Result<Page, Failed> {
+        // The facts of the connection the response came on (see `tls.rs`); an `http` one has
+        // none, whatever an `https` hop before it left.
+        let tls = tls::take_used()
+            .filter(|_| uri.scheme_str() == Some("https"))
+            .map(|info| TlsInfo::clone(&info));
+        if let (Some(info), Some(days)) = (&tls, self.cert_expiry_days) {
+            let now = SystemTime::now();
+            let within = now.checked_add(Duration::from_secs(u64::from(days) * 86_400));
+            if within.is_none_or(|limit| info.not_after < limit) {
+                drain(response);
+                return Err(Failed {
+                    tls: Some(Box::new(info.clone())),
+                    ..Failed::at_once(FetchError::CertificateExpires {
+                        info: Box::new(info.clone()),
+                        days_left: info.days_left(now),
+                    })
+                });
+            }
+        }
         let code = response.status().as_u16();
         if !self.accept.contains(code) {
             let retry_after = retry_after(response.headers(), SystemTime::now());
             drain(response);
             return Err(Failed {
                 retry_after,
-                ..Failed::at_once(FetchError::Status { code })
+                tls: tls.map(Box::new),
+                ..Failed::at_once(FetchError::Status { code, retry_after })
             });
         }
 
@@ -224,15 +254,15 @@ impl Exchange {
                 final_url,
                 elapsed: attempt.started.elapsed(),
                 attempts: 1,
+                tls,
             }),
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
                 let elapsed = attempt.started.elapsed();
-                Err(Failed::at_once(classify(
-                    ureq::Error::from(e),
-                    stage,
-                    elapsed,
-                )))
+                Err(Failed {
+                    tls: tls.map(Box::new),
+                    ..Failed::at_once(classify(ureq::Error::from(e), stage, elapsed))
+                })
             }
         }
     }

@@ -8,7 +8,7 @@ use super::clients::Clients;
 use super::exchange::{Attempt, Config, Exchange, Failed};
 use super::retry::Jitter;
 use super::urls::parse_url;
-use super::{FetchError, FetchOptions, Page, Proxies};
+use super::{FetchError, FetchOptions, Page, Proxies, TlsInfo};
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
 ///
@@ -89,9 +89,40 @@ impl Fetcher {
     /// # Ok::<(), fetchall::fetch::FetchError>(())
     /// ```
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
+        self.load_url_with_tls(url).0
+    }
+
+    /// [`Fetcher::load_url`], and for a failure after a TLS handshake, that connection's TLS
+    /// facts: an `https` URL answered with `HTTP Error 404`, cut short in its body, or failing
+    /// [`FetchOptions::cert_expiry_days`] still tells what its certificate says. A page has its
+    /// own, in [`Page::tls`]; the second value is then `None`.
+    ///
+    /// The facts are those of the last attempt's final response; a failure with no response
+    /// (a refused connection, a failed handshake, a timeout) has none.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use fetchall::fetch::Fetcher;
+    ///
+    /// let (result, tls) = Fetcher::default().load_url_with_tls("https://example.com/missing");
+    /// if let (Err(e), Some(tls)) = (result, tls) {
+    ///     println!("{e}; the certificate expires {}", tls.not_after_date());
+    /// }
+    /// ```
+    pub fn load_url_with_tls(&self, url: &str) -> (Result<Page, FetchError>, Option<TlsInfo>) {
+        match self.fetch(url) {
+            Ok(page) => (Ok(page), None),
+            Err(failed) => (Err(failed.error), failed.tls.map(|tls| *tls)),
+        }
+    }
+
+    /// The retry loop of [`Fetcher::load_url`], ending in a page or the last attempt's failure
+    /// (its error already counting the attempts).
+    fn fetch(&self, url: &str) -> Result<Page, Failed> {
         let started = Instant::now();
-        let uri = parse_url(url)?;
-        let proxy = self.shared.proxies.select(&uri)?;
+        let uri = parse_url(url).map_err(Failed::at_once)?;
+        let proxy = self.shared.proxies.select(&uri).map_err(Failed::at_once)?;
         let deadline = started.checked_add(self.timeout);
         let mut retries = 0;
         let mut reconnected = false;
@@ -137,14 +168,18 @@ impl Fetcher {
                 })
             };
             let Some(wait) = wait.filter(fits) else {
-                return Err(failed.error.after(retries + 1));
+                return Err(Failed {
+                    error: failed.error.after(retries + 1),
+                    ..failed
+                });
             };
             if reconnect {
                 reconnected = true;
             } else {
                 retries += 1;
             }
-            tracing::debug!(url, retries, ?wait, error = %failed.error, "will try again");
+            let url = super::redact_password(url);
+            tracing::debug!(%url, retries, ?wait, error = %failed.error, "will try again");
             thread::sleep(wait);
         }
     }

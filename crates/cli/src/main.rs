@@ -5,9 +5,12 @@
 //! fetcher and the executor, drive the run loop ([`dispatch`]), and turn its end into an exit
 //! status. The modules below are the binary's own: the library never prints.
 
+mod baseline;
 mod cli;
 mod demo;
 mod dispatch;
+mod duration;
+mod generate;
 mod hosts;
 mod input;
 mod intake;
@@ -17,8 +20,11 @@ mod order;
 mod output;
 mod printer;
 mod progress;
+mod rate;
+mod report;
 mod shard;
 mod task;
+mod tls;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -29,12 +35,14 @@ use anyhow::Context as _;
 use clap::Parser;
 use fetchall::{BuildError, Executor, Sequential};
 
-use crate::cli::{Args, Chosen};
+use crate::cli::{Args, Chosen, FailOn};
 use crate::dispatch::{End, Events, Options, Report, fetch_all};
 use crate::input::Source;
 use crate::intake::Intake;
 use crate::progress::StatusLine;
+use crate::report::Outputs;
 use crate::task::FetchFn;
+use crate::tls::TlsOptions;
 
 /// Exit status when some URL failed.
 const EXIT_FAILED: u8 = 1;
@@ -47,6 +55,15 @@ const EXIT_BROKEN_PIPE: u8 = 141;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return match generate::generate(what, &mut io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "fetchall: cannot write it: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -68,10 +85,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Logs, warnings and the summary share stderr with the progress line.
     let stderr = StatusLine::stderr();
     logging::init(args.verbose, stderr.clone());
+    // The files the TLS options name are read, and refused, before anything starts.
+    let tls = TlsOptions::from_args(args, &stderr).map_err(anyhow::Error::msg)?;
     let backend = args.backend()?;
     // The demo's server must outlive the run.
-    let (source, name, _server) = match &args.file {
-        Some(path) => (Source::open(path)?, path.clone(), None),
+    let (source, name, _server) = match args.inputs.first() {
+        Some(path) => (Source::open_all(&args.inputs)?, path.clone(), None),
         None => {
             let (server, source) = demo::start(args.max_workers, args.quiet)?;
             (source, PathBuf::from("--demo"), Some(server))
@@ -84,6 +103,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "fetchall: reading URLs from the terminal; end with Ctrl-D"
         );
     }
+    // The baseline is read and every report file created before anything is fetched.
+    let outputs = Outputs::open(args).map_err(anyhow::Error::msg)?;
     let events = Events::new();
     let (intake, total) = Intake::start(source, &name, args.shard(), events.input())
         .context("cannot start reading")?;
@@ -92,15 +113,18 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         interrupt::watch_resizes(events.sender());
     }
     let options = Options {
-        format: args.format,
+        outputs,
         ordered: args.ordered,
         per_host: args.per_host,
+        rate: args.rate,
+        per_host_rate: args.per_host_rate,
+        deadline: Some(args.timeout),
         progress,
     };
     let run = Run {
         intake,
         events,
-        fetch: task::fetcher(args.fetch_options()),
+        fetch: task::fetcher(tls.applied_to(args.fetch_options())),
         options,
         stderr,
     };
@@ -111,7 +135,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Chosen::Rayon => run.drive(builder.build_rayon())?,
         Chosen::Sequential => run.drive(Ok(Sequential))?,
     };
-    Ok(conclude(report, args.quiet))
+    Ok(conclude(report, args))
 }
 
 /// Everything a run needs but its executor.
@@ -126,9 +150,7 @@ struct Run {
 impl Run {
     /// Starts the executor, installs the signal handler, and runs the loop on stdout.
     fn drive<E: Executor>(self, executor: Result<E, BuildError>) -> anyhow::Result<Report> {
-        // Not `.context()`: a `BuildError` already shows its cause in its own message, and
-        // `{:#}` would print the cause twice.
-        let executor = executor.map_err(|e| anyhow::anyhow!("cannot start the pool: {e}"))?;
+        let executor = executor.context("cannot start the pool")?;
         interrupt::install(self.events.sender(), self.stderr);
         let stdout = io::stdout().lock();
         let report = fetch_all(
@@ -153,8 +175,19 @@ impl Run {
     }
 }
 
-/// Prints the summary and picks the exit status.
-fn conclude(report: Report, quiet: bool) -> ExitCode {
+/// Prints the summary, completes the reports and picks the exit status.
+fn conclude(report: Report, args: &Args) -> ExitCode {
+    let quiet = args.quiet;
+    let interrupted = matches!(report.end, End::Interrupted(_));
+    let verdict = report
+        .outputs
+        .finish(&report.summary, report.wall, interrupted, quiet);
+    for error in &verdict.errors {
+        let _ = writeln!(io::stderr(), "fetchall: {error}");
+    }
+    if verdict.empty && matches!(report.end, End::Finished) {
+        let _ = writeln!(io::stderr(), "fetchall: no URLs in the input");
+    }
     let summary = |interrupted: bool| {
         if !quiet {
             // A closed stderr is no reason to fail: the results are on stdout.
@@ -166,7 +199,13 @@ fn conclude(report: Report, quiet: bool) -> ExitCode {
         }
     };
     let failed = || {
-        if report.summary.failed() > 0 {
+        let failures = match args.fail_on {
+            FailOn::Any => report.summary.failed(),
+            FailOn::New => verdict.new_failures,
+        };
+        if !verdict.errors.is_empty() {
+            ExitCode::from(EXIT_ERROR)
+        } else if failures > 0 || (verdict.empty && args.fail_if_empty) {
             ExitCode::from(EXIT_FAILED)
         } else {
             ExitCode::SUCCESS

@@ -21,7 +21,7 @@ pub(crate) struct Outcome {
 }
 
 /// A page that was fetched in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fetched {
     /// Body length as received: Python's `len(conn.read())`.
     pub(crate) bytes: u64,
@@ -29,6 +29,50 @@ pub(crate) struct Fetched {
     pub(crate) status: u16,
     /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
+    /// The TLS version and the server's certificate, for an `https` page.
+    pub(crate) tls: Option<Certificate>,
+}
+
+#[cfg(test)]
+impl Fetched {
+    /// A page of `bytes` bytes with `status`, at the first attempt, over plain HTTP: for the
+    /// tests of the formatters.
+    pub(crate) fn plain(bytes: u64, status: u16) -> Fetched {
+        Fetched {
+            bytes,
+            status,
+            attempts: 1,
+            tls: None,
+        }
+    }
+}
+
+/// What an `https` connection's certificate says, as the JSON line carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Certificate {
+    /// `TLSv1.3`.
+    pub(crate) version: String,
+    /// `CN=example.com`.
+    pub(crate) subject: String,
+    /// `CN=Some CA, O=Some Org`.
+    pub(crate) issuer: String,
+    /// RFC 3339, UTC: `2026-12-06T21:28:43Z`.
+    pub(crate) not_after: String,
+    /// Whole days left when it was fetched; negative once expired (only with `--insecure`).
+    pub(crate) days_left: i64,
+}
+
+impl Certificate {
+    /// The facts of `info`, with the days left counted from `now`.
+    pub(crate) fn new(info: &fetchall::fetch::TlsInfo, now: std::time::SystemTime) -> Certificate {
+        Certificate {
+            version: info.version.clone(),
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            not_after: info.not_after_rfc3339(),
+            days_left: info.days_left(now),
+        }
+    }
 }
 
 /// Why a line produced no page: the text printed after `generated an exception: `.
@@ -41,9 +85,16 @@ pub(crate) struct Failure {
     /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
+    /// What the answer's `Retry-After` asked for ([`fetchall::FetchError::retry_after`]): how
+    /// long the dispatcher pauses the host.
+    pub(crate) retry_after: Option<Duration>,
     /// The line's task never ran: cancelled before it started, after an interruption. Counted
     /// apart in the summary ("not run"); printed as any failure.
     pub(crate) never_ran: bool,
+    /// The certificate of the connection the failing response came on (an HTTP error status
+    /// over https, a `--cert-expiry` failure). Boxed: a failure is the `Err` of every fetch, and
+    /// most have none.
+    pub(crate) tls: Option<Box<Certificate>>,
 }
 
 impl Failure {
@@ -53,7 +104,9 @@ impl Failure {
             message: message.into(),
             status: None,
             attempts: None,
+            retry_after: None,
             never_ran: false,
+            tls: None,
         }
     }
 
@@ -90,20 +143,35 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
     }
 }
 
-/// One JSON object on one line, for `--format json`.
+/// One JSON object on one line, for `--format jsonl`. Lines with a TLS certificate (an https
+/// answer) also carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and
+/// `cert_days_left`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
-    let (ok, bytes, status, error, attempts) = match &outcome.result {
+    json_value(outcome).to_string()
+}
+
+/// The object [`format_json`] prints, for a caller that adds to it (`--baseline`).
+pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
+    let (ok, bytes, status, error, attempts, tls) = match &outcome.result {
         Ok(page) => (
             true,
             Some(page.bytes),
             Some(page.status),
             None,
             Some(page.attempts),
+            page.tls.as_ref(),
         ),
-        Err(f) => (false, None, f.status, Some(f.message.as_str()), f.attempts),
+        Err(f) => (
+            false,
+            None,
+            f.status,
+            Some(f.message.as_str()),
+            f.attempts,
+            f.tls.as_deref(),
+        ),
     };
     let t = &outcome.timeline;
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "url": outcome.url,
         "ok": ok,
         "bytes": bytes,
@@ -114,8 +182,15 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         "queued_ms": millis(t.queued),
         "started_ms": t.started.map(millis),
         "worker": t.worker,
-    })
-    .to_string()
+    });
+    if let (Some(cert), Some(fields)) = (tls, line.as_object_mut()) {
+        fields.insert("tls_version".into(), cert.version.clone().into());
+        fields.insert("cert_subject".into(), cert.subject.clone().into());
+        fields.insert("cert_issuer".into(), cert.issuer.clone().into());
+        fields.insert("cert_not_after".into(), cert.not_after.clone().into());
+        fields.insert("cert_days_left".into(), cert.days_left.into());
+    }
+    line
 }
 
 /// Milliseconds with microsecond precision, for JSON.
@@ -156,6 +231,17 @@ impl Summary {
         self.failed
     }
 
+    /// How many lines' tasks never ran (cancelled after an interruption).
+    pub(crate) fn not_run(&self) -> u64 {
+        self.not_run
+    }
+
+    /// The fetch time below which a fraction `q` of the fetches took (to within 6%); `None`
+    /// when nothing was fetched.
+    pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {
+        self.times.quantile(q)
+    }
+
     /// The stderr line: `fetchall: 3 ok, 1 failed in 1.52s (fetch time p50 120ms, p95 1.20s)`.
     /// When the run was cut short it starts `interrupted: ` and counts the lines whose task
     /// never ran apart from those that failed: `fetchall: interrupted: 45 ok, 41 failed,
@@ -178,7 +264,7 @@ impl Summary {
 }
 
 /// A duration the way a person reads it: `0.42ms`, `120ms`, `1.20s`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
         format!("{ms:.2}ms")
@@ -271,6 +357,7 @@ mod tests {
                 bytes,
                 status: 200,
                 attempts: 1,
+                tls: None,
             }),
             timeline: Timeline::default(),
         }
@@ -313,6 +400,7 @@ mod tests {
                 bytes: 42,
                 status: 200,
                 attempts: 2,
+                tls: None,
             }),
             timeline: Timeline {
                 queued: Duration::from_micros(1500),
@@ -341,7 +429,9 @@ mod tests {
             message: "HTTP Error 404: Not Found".into(),
             status: Some(404),
             attempts: Some(1),
+            retry_after: None,
             never_ran: false,
+            tls: None,
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");
@@ -352,6 +442,48 @@ mod tests {
         assert_eq!(v["attempts"], 1);
         assert_eq!(v["started_ms"], serde_json::Value::Null);
         assert_eq!(v["worker"], serde_json::Value::Null);
+    }
+
+    fn certificate() -> Certificate {
+        Certificate {
+            version: "TLSv1.3".into(),
+            subject: "CN=localhost".into(),
+            issuer: "CN=fetchall test CA".into(),
+            not_after: "2026-12-06T21:28:43Z".into(),
+            days_left: 5,
+        }
+    }
+
+    #[test]
+    fn an_https_line_carries_its_certificate() {
+        let mut outcome = ok("https://a/", 3);
+        if let Ok(page) = &mut outcome.result {
+            page.tls = Some(certificate());
+        }
+        let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
+        assert_eq!(v["tls_version"], "TLSv1.3");
+        assert_eq!(v["cert_subject"], "CN=localhost");
+        assert_eq!(v["cert_issuer"], "CN=fetchall test CA");
+        assert_eq!(v["cert_not_after"], "2026-12-06T21:28:43Z");
+        assert_eq!(v["cert_days_left"], 5);
+        // The text line is the Python example's, https or not.
+        assert_eq!(format_line(&outcome), "'https://a/' page is 3 bytes");
+
+        let mut expiring = failed("https://a/", "certificate expires in 5 days (2026-12-06)");
+        if let Err(failure) = &mut expiring.result {
+            failure.tls = Some(Box::new(certificate()));
+        }
+        let v: serde_json::Value = serde_json::from_str(&format_json(&expiring)).unwrap();
+        assert_eq!(
+            (v["ok"].clone(), v["cert_days_left"].clone()),
+            (false.into(), 5.into())
+        );
+        // An http line has none of the fields.
+        let plain = format_json(&ok("http://a/", 3));
+        assert!(
+            !plain.contains("tls_version") && !plain.contains("cert_"),
+            "{plain}"
+        );
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use fetchall::fetch::{FetchOptions, Fetcher};
+use fetchall::fetch::{FetchOptions, Fetcher, redact_password};
 
 use crate::input::Line;
-use crate::output::{Failure, Fetched, Outcome, Timeline};
+use crate::output::{Certificate, Failure, Fetched, Outcome, Timeline};
 
 /// Fetches one URL: the real one wraps [`fetchall::fetch::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
@@ -18,18 +18,24 @@ pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync
 pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
     let fetcher = Fetcher::new(options);
     Arc::new(move |url: &str| {
-        fetcher
-            .load_url(url)
+        // A failure over https still tells what the certificate says.
+        let (result, tls) = fetcher.load_url_with_tls(url);
+        result
             .map(|page| Fetched {
                 bytes: page.bytes,
                 status: page.status,
                 attempts: page.attempts,
+                tls: page
+                    .tls
+                    .map(|info| Certificate::new(&info, SystemTime::now())),
             })
             .map_err(|e| Failure {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                retry_after: e.retry_after(),
                 never_ran: false,
+                tls: tls.map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
             })
     })
 }
@@ -40,22 +46,22 @@ pub(crate) fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Dura
     let worker = thread::current().name().map(str::to_owned);
     let (url, result, elapsed) = match line {
         Line::Url(url) => {
-            tracing::debug!(%url, worker = worker.as_deref(), "started");
+            tracing::debug!(url = %redact_password(&url), worker = worker.as_deref(), "started");
             let begun = Instant::now();
             let result = fetch(&url);
             let elapsed = begun.elapsed();
             match &result {
                 Ok(page) => tracing::debug!(
-                    %url, status = page.status, bytes = page.bytes, ?elapsed, "fetched"
+                    url = %redact_password(&url), status = page.status, bytes = page.bytes, ?elapsed, "fetched"
                 ),
                 Err(failure) => tracing::debug!(
-                    %url, status = failure.status, error = %failure.message, ?elapsed, "failed"
+                    url = %redact_password(&url), status = failure.status, error = %failure.message, ?elapsed, "failed"
                 ),
             }
             (url, result, Some(elapsed))
         }
         Line::Rejected { shown, reason } => {
-            tracing::debug!(url = %shown, %reason, "rejected");
+            tracing::debug!(url = %redact_password(&shown), %reason, "rejected");
             (shown, Err(Failure::new(reason)), None)
         }
     };

@@ -5,7 +5,9 @@
 mod support;
 
 mod cli;
+mod cli_reports;
 mod cli_request;
 mod cli_scheduling;
 mod cli_signals;
 mod cli_terminal;
+mod cli_tls;
