@@ -87,6 +87,9 @@ enum Target {
     Hosts(usize),
     /// A port nothing listens on: every URL is refused at once, with no server involved.
     Refused,
+    /// The server behind `TlsFront` (TLS on 127.0.0.1 with a certificate from a CA made for
+    /// the run), trusted through `--cacert` by fetchall and curl alike.
+    Tls,
 }
 
 impl Case {
@@ -194,6 +197,26 @@ fn plan(quick: bool) -> Vec<Case> {
             ..Case::new("bandwidth", title, n, workers, "/bytes/10000000")
         });
     }
+    let n = if quick { 2_000 } else { 5_000 };
+    for workers in [5, 50] {
+        let title = format!("TLS throughput: {n} URLs x 1,000 B over https, W={workers}");
+        cases.push(Case {
+            rounds,
+            rate: Some(Rate::Requests),
+            clients: vec![Fetchall(Pool), FetchallWith(Extra::Insecure), CurlParallel],
+            target: Target::Tls,
+            ..Case::new("tls-throughput", title, n, workers, "/bytes/1000")
+        });
+    }
+    let n = if quick { 20 } else { 100 };
+    let title = format!("TLS bandwidth: {n} URLs x 10 MB over https, W=5");
+    cases.push(Case {
+        rounds: long_rounds.max(3),
+        rate: Some(Rate::Bytes),
+        clients: vec![Fetchall(Pool), FetchallWith(Extra::Insecure), CurlParallel],
+        target: Target::Tls,
+        ..Case::new("tls-bandwidth", title, n, 5, "/bytes/10000000")
+    });
     let n = if quick { 10_000 } else { 40_000 };
     for hosts in [2_000, 20_000] {
         let title = format!("many hosts: {n} URLs x 1,000 B over {hosts} hosts, W=50");
@@ -320,6 +343,7 @@ fn main() -> ExitCode {
         [flag, first, count, bytes] if flag == "--farm" => {
             return farm_main(first, count, bytes);
         }
+        [flag, ca] if flag == "--serve-tls" => return serve_tls_main(Path::new(ca)),
         _ => {}
     }
     if args.iter().any(|a| a == "--serve") {
@@ -373,6 +397,29 @@ fn serve_main() -> ExitCode {
         }
     };
     println!("{}", server.url("/"));
+    let _ = io::copy(&mut io::stdin(), &mut io::sink());
+    ExitCode::SUCCESS
+}
+
+/// `--serve-tls CA_FILE`: the server behind `TlsFront`, for profiling a client over https by
+/// hand: writes the CA's certificate to `CA_FILE`, prints the base URL and runs until standard
+/// input closes.
+fn serve_tls_main(ca_file: &Path) -> ExitCode {
+    use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+    let ca = Ca::new("fetchall bench CA");
+    let started = Server::start().and_then(|server| {
+        fs::write(ca_file, ca.cert_pem())?;
+        let front = TlsFront::start(server.addr(), &ca.leaf(&LOCALHOST))?;
+        Ok((server, front))
+    });
+    let (_server, front) = match started {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("--serve-tls: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", front.url("/"));
     let _ = io::copy(&mut io::stdin(), &mut io::sink());
     ExitCode::SUCCESS
 }
@@ -442,7 +489,11 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     let mut cases = plan(options.quick);
     if options.baseline.is_some() {
         // Not the largest cases: the baseline's memory there is not the question, and time is.
-        for case in cases.iter_mut().filter(|c| c.n <= 100_000) {
+        // Nor TLS: the baseline may have no --cacert.
+        for case in cases
+            .iter_mut()
+            .filter(|c| c.n <= 100_000 && c.target != Target::Tls)
+        {
             let at = usize::from(!case.clients.is_empty());
             case.clients.insert(at, Client::Baseline);
         }
@@ -541,6 +592,21 @@ impl Urls {
     }
 }
 
+/// The CA certificate of a TLS case, in the case's directory.
+const CA_FILE: &str = "ca.pem";
+
+/// The options a case gives every fetchall and every curl run: `--cacert` for TLS.
+fn trust_args(case: &Case, dir: &Path) -> (Vec<String>, Vec<String>) {
+    if case.target != Target::Tls {
+        return (Vec::new(), Vec::new());
+    }
+    let cacert = [
+        "--cacert".to_owned(),
+        dir.join(CA_FILE).display().to_string(),
+    ];
+    (cacert.to_vec(), cacert.to_vec())
+}
+
 /// A port on 127.0.0.1 that nothing listens on: one bound and let go. Connections to it are
 /// refused at once (unless something takes it meanwhile, which the output check would catch).
 fn closed_port() -> io::Result<u16> {
@@ -572,6 +638,8 @@ fn write_inputs(case: &Case, urls: &Urls, list: &Path, config: &Path) -> io::Res
 enum Counter<'a> {
     Server(&'a Server),
     Farms(Farms),
+    /// Its connections are TLS handshakes.
+    Tls(fetchall_serve::tls::TlsFront),
     None,
 }
 
@@ -580,6 +648,7 @@ impl Counter<'_> {
         match self {
             Counter::Server(server) => server.connections_accepted(),
             Counter::Farms(farms) => farms.connections_accepted(),
+            Counter::Tls(front) => front.connections_accepted(),
             Counter::None => 0,
         }
     }
@@ -587,7 +656,7 @@ impl Counter<'_> {
     fn cpu(&self) -> Option<Duration> {
         match self {
             Counter::Farms(farms) => farms.cpu(),
-            Counter::Server(_) | Counter::None => measure::own_cpu(),
+            Counter::Server(_) | Counter::Tls(_) | Counter::None => measure::own_cpu(),
         }
     }
 }
@@ -616,7 +685,15 @@ fn run_case(
             vec![format!("http://127.0.0.1:{}", closed_port()?)],
             Counter::None,
         ),
+        Target::Tls => {
+            use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+            let ca = Ca::new("fetchall bench CA");
+            fs::write(dir.join(CA_FILE), ca.cert_pem())?;
+            let front = TlsFront::start(server.addr(), &ca.leaf(&LOCALHOST))?;
+            (vec![front.url("")], Counter::Tls(front))
+        }
     };
+    let (fetchall_args, curl_args) = trust_args(case, dir);
     let urls = Urls {
         bases: bases
             .iter()
@@ -631,8 +708,8 @@ fn run_case(
         curl_config: &curl_config,
         first_url: &first_url,
         workers: case.workers,
-        fetchall_args: &[],
-        curl_args: &[],
+        fetchall_args: &fetchall_args,
+        curl_args: &curl_args,
     };
     let feed = |out: &mut dyn Write| -> io::Result<()> {
         for i in 0..case.n {
@@ -910,13 +987,14 @@ fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path, char
     } else {
         dir.join("urls.txt")
     };
+    let (fetchall_args, curl_args) = trust_args(case, dir);
     let inputs = Inputs {
         urls: &urls,
         curl_config: &dir.join("urls.curl"),
         first_url: "URL",
         workers: case.workers,
-        fetchall_args: &[],
-        curl_args: &[],
+        fetchall_args: &fetchall_args,
+        curl_args: &curl_args,
     };
     if case.stdin {
         let _ = writeln!(report, "- (the harness writes the URLs to standard input)");
