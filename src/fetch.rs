@@ -74,6 +74,7 @@
 use std::time::Duration;
 
 mod accept;
+mod buffers;
 mod classify;
 mod clients;
 mod error;

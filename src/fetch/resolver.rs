@@ -25,7 +25,9 @@ pub const DNS_TTL: Duration = Duration::from_secs(60);
 /// hiccup does not fail a minute of URLs.
 const DNS_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
-/// Above this many cached host names, expired entries are swept out before adding one.
+/// The most host names cached: above it, expired entries are swept out before adding one, and
+/// if none has expired, the one that expires first goes. Lookups under way come on top, one
+/// per request at most.
 const DNS_CACHE_MAX: usize = 4096;
 
 /// The addresses of a host name, or why it has none. Shared by every request for the host.
@@ -116,6 +118,9 @@ impl CachingResolver {
                             |_, e| !matches!(e, Entry::Ready { expires, .. } if *expires <= now),
                         );
                     }
+                    if hosts.len() >= DNS_CACHE_MAX {
+                        evict_soonest(&mut hosts);
+                    }
                     let pending = Arc::new(Pending::default());
                     hosts.insert(host.to_owned(), Entry::Pending(pending.clone()));
                     (pending, true)
@@ -159,6 +164,22 @@ impl CachingResolver {
         if let Err(e) = spawned {
             complete(&self.hosts, host.to_owned(), pending, Err(Arc::new(e)));
         }
+    }
+}
+
+/// Removes the ready entry that expires first: a list of more host names than the cache holds
+/// within one TTL (20,000 hosts, say) would otherwise grow it without a bound.
+fn evict_soonest(hosts: &mut HashMap<String, Entry>) {
+    let soonest = hosts
+        .iter()
+        .filter_map(|(host, entry)| match entry {
+            Entry::Ready { expires, .. } => Some((*expires, host)),
+            Entry::Pending(_) => None,
+        })
+        .min_by_key(|(expires, _)| *expires)
+        .map(|(_, host)| host.clone());
+    if let Some(host) = soonest {
+        hosts.remove(&host);
     }
 }
 
@@ -282,6 +303,20 @@ mod tests {
         assert_eq!(v6, vec!["[::1]:443".parse::<SocketAddr>().expect("addr")]);
         // Nothing entered the cache, so no lookup thread was started.
         assert!(resolver.hosts.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_bound_of_names() {
+        let mut hosts = HashMap::new();
+        let now = Instant::now();
+        for i in 0..DNS_CACHE_MAX {
+            let expires = now + Duration::from_secs(60 + i as u64);
+            let lookup: Lookup = Ok(Arc::from([IpAddr::from([127, 0, 0, 1])]));
+            hosts.insert(format!("h{i}"), Entry::Ready { lookup, expires });
+        }
+        evict_soonest(&mut hosts);
+        assert_eq!(hosts.len(), DNS_CACHE_MAX - 1);
+        assert!(!hosts.contains_key("h0"), "the first to expire goes");
     }
 
     #[test]

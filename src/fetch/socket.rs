@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use ureq::Timeout;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
@@ -54,7 +53,10 @@ impl<In: Transport> Connector<In> for SocketConnector {
         if config.no_delay() {
             stream.set_nodelay(true)?;
         }
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        let buffers = super::buffers::SocketBuffers::new(
+            config.input_buffer_size(),
+            config.output_buffer_size(),
+        );
         let socket = Socket {
             stream: Arc::new(stream),
             buffers,
@@ -87,7 +89,7 @@ fn connect_any(addrs: &[SocketAddr], budget: Option<Duration>) -> Result<TcpStre
 pub(super) struct Socket {
     /// In an `Arc` for the shutdown handle; all I/O goes through `&TcpStream`.
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: super::buffers::SocketBuffers,
     read_timeout: SocketTimeout,
     write_timeout: SocketTimeout,
     /// Whether there was I/O since the last liveness probe.
@@ -156,6 +158,19 @@ fn is_retry(e: &io::Error) -> bool {
 /// `true` if the socket has nothing to read and is not closed: an idle keep-alive connection the
 /// server still holds open. Anything else (bytes nobody asked for, the end of the stream, an
 /// error) means the connection must not be used again.
+///
+/// One `recv(MSG_PEEK | MSG_DONTWAIT)`, where std's `set_nonblocking`, `peek`, `set_nonblocking`
+/// take three system calls, on every request over a kept-alive connection (`BENCHMARKS.md`,
+/// "Where the time goes").
+#[cfg(unix)]
+fn is_idle(stream: &TcpStream) -> bool {
+    use rustix::net::{RecvFlags, recv};
+    let peeked = recv(stream, &mut [0u8; 1], RecvFlags::PEEK | RecvFlags::DONTWAIT);
+    matches!(peeked, Err(e) if e == rustix::io::Errno::WOULDBLOCK)
+}
+
+/// See the Unix version: here with std's three calls.
+#[cfg(not(unix))]
 fn is_idle(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
         return false;
