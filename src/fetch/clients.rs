@@ -14,7 +14,7 @@
 //! chain (`transport.rs`) and one resolver cache (`resolver.rs`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ureq::Agent;
 use ureq::config::Config;
@@ -23,6 +23,7 @@ use ureq::http::uri::{Authority, Scheme};
 
 use super::FetchOptions;
 use super::resolver::CachingResolver;
+use super::targets::Targets;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::PhaseConnector;
 
@@ -60,14 +61,21 @@ impl Clients {
     /// `max_idle_connections` and `max_idle_connections_per_host` bound the agents kept between
     /// requests, in total and per host.
     pub(super) fn new(options: &FetchOptions) -> Clients {
+        let targets = Arc::new(Targets::new(
+            options.resolve.clone(),
+            options.connect_to.clone(),
+        ));
         Clients {
             config: agent_config(options),
-            connector: PhaseConnector::new(TlsConnector::new(TlsSettings {
-                trust: options.trust.clone(),
-                client: options.client_cert.clone(),
-                insecure: options.insecure,
-            })),
-            resolver: CachingResolver::default(),
+            connector: PhaseConnector::new(
+                TlsConnector::new(TlsSettings {
+                    trust: options.trust.clone(),
+                    client: options.client_cert.clone(),
+                    insecure: options.insecure,
+                }),
+                targets.clone(),
+            ),
+            resolver: CachingResolver::new(targets),
             max_idle: options.max_idle_connections,
             max_idle_per_host: options.max_idle_connections_per_host,
             idle: Mutex::new(Idle::default()),

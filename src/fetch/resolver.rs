@@ -1,5 +1,6 @@
-//! Host names to addresses, without a thread per request: IP literals directly, host names
-//! from a cache that every agent of a fetcher shares.
+//! Host names to addresses, without a thread per request: `--resolve` and `--connect-to`
+//! entries first ([`Targets`]), IP literals directly, host names from a cache that every agent
+//! of a fetcher shares.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +15,8 @@ use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
+
+use super::targets::Targets;
 
 /// How long a host name's addresses are reused before it is looked up again.
 pub const DNS_TTL: Duration = Duration::from_secs(60);
@@ -54,10 +57,12 @@ impl std::error::Error for LookupFailed {
 ///   its own so that the request's deadline bounds the wait even though `getaddrinfo` cannot be
 ///   interrupted. Requests for a host whose lookup is under way wait for that one.
 ///
-/// Clones share the cache.
+/// Before any of that, the fetcher's `--resolve` and `--connect-to` entries ([`Targets`]) are
+/// applied. Clones share the cache and the entries.
 #[derive(Debug, Default, Clone)]
 pub(super) struct CachingResolver {
     hosts: Arc<Mutex<HashMap<String, Entry>>>,
+    targets: Arc<Targets>,
 }
 
 #[derive(Debug)]
@@ -89,6 +94,14 @@ impl Pending {
 }
 
 impl CachingResolver {
+    /// A resolver that applies `targets` first.
+    pub(super) fn new(targets: Arc<Targets>) -> CachingResolver {
+        CachingResolver {
+            hosts: Arc::default(),
+            targets,
+        }
+    }
+
     /// The addresses of `host`, from the cache or from a lookup that must end within `wait`.
     fn lookup(&self, host: &str, wait: Duration) -> Result<Arc<[IpAddr]>, ureq::Error> {
         let (pending, start) = {
@@ -198,12 +211,15 @@ pub(super) fn lookup_failed(e: Arc<io::Error>) -> ureq::Error {
     ureq::Error::Other(Box::new(LookupFailed(e)))
 }
 
-/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI.
-fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
+/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI, or of a SOCKS
+/// proxy's.
+pub(super) fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     let bad = || ureq::Error::BadUri(uri.to_string());
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
         Some("https") => 443,
+        // A SOCKS proxy's own URI: ureq has the resolver look its host up too.
+        Some("socks4" | "socks4a" | "socks5" | "socks5h") => 1080,
         _ => return Err(bad()),
     };
     let host = uri.host().ok_or_else(bad)?;
@@ -222,14 +238,23 @@ impl Resolver for CachingResolver {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let (host, port) = host_and_port(uri)?;
+        // ureq asks for a proxy's own address with the proxy's URI: `--connect-to` is for the
+        // URLs, as in curl, and `--resolve` for every name.
+        let is_proxy = config.proxy().is_some_and(|proxy| proxy.uri() == uri);
+        let (host, port) = if is_proxy {
+            (host, port)
+        } else {
+            self.targets.connect_to(host, port)
+        };
         let literal: [IpAddr; 1];
         let looked_up: Arc<[IpAddr]>;
-        let ips: &[IpAddr] = match host.parse::<IpAddr>() {
-            Ok(ip) => {
+        let ips: &[IpAddr] = match (self.targets.addresses(host, port), host.parse::<IpAddr>()) {
+            (Some(given), _) => given,
+            (None, Ok(ip)) => {
                 literal = [ip];
                 &literal
             }
-            Err(_) => {
+            (None, Err(_)) => {
                 looked_up = self.lookup(host, *timeout.after)?;
                 &looked_up
             }

@@ -26,12 +26,10 @@ use ureq::unversioned::transport::{
 };
 
 use super::classify::{SocketFailure, socket_failure};
+use super::eyeballs;
 
 /// Below this much time left, a socket timeout is set to exactly the time left.
 const EXACT_BELOW: Duration = Duration::from_millis(100);
-
-/// The least time one address of several is given to accept a connection.
-const MIN_CONNECT_SHARE: Duration = Duration::from_millis(10);
 
 /// Opens plain TCP connections as [`Socket`]s. A connection an earlier connector in the chain
 /// already made (to a proxy) is passed on untouched.
@@ -73,38 +71,16 @@ impl<In: Transport> Connector<In> for SocketConnector {
     }
 }
 
-/// Connects to the first of `addrs` that accepts. With a budget, each address may take an equal
-/// share of what is left of it, so that one that never answers cannot use up the time of those
-/// after it.
+/// Connects to one of `addrs` within `budget` (`None`: no limit), racing them as
+/// [`eyeballs`](super::eyeballs) does.
 fn connect_any(addrs: &[SocketAddr], budget: Option<Duration>) -> Result<TcpStream, ureq::Error> {
-    let started = Instant::now();
-    let mut last = None;
-    for (i, addr) in addrs.iter().enumerate() {
-        let attempt = match budget {
-            None => TcpStream::connect(addr),
-            Some(budget) => {
-                let left = budget.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    break;
-                }
-                // `addrs.len() - i` is at least 1, and a resolver returns at most a handful.
-                let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
-                TcpStream::connect_timeout(addr, share.max(MIN_CONNECT_SHARE).min(left))
-            }
-        };
-        match attempt {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
+    let deadline = budget.and_then(|budget| Instant::now().checked_add(budget));
+    eyeballs::connect(addrs, deadline, eyeballs::ATTEMPT_DELAY).map_err(|e| {
+        if e.kind() == io::ErrorKind::TimedOut {
+            ureq::Error::Timeout(Timeout::Connect)
+        } else {
+            ureq::Error::Io(e)
         }
-    }
-    Err(match last {
-        Some(e) if e.kind() != io::ErrorKind::TimedOut => ureq::Error::Io(e),
-        Some(_) => ureq::Error::Timeout(Timeout::Connect),
-        None if addrs.is_empty() => ureq::Error::Io(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no address to connect to",
-        )),
-        None => ureq::Error::Timeout(Timeout::Connect),
     })
 }
 
