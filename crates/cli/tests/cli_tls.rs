@@ -335,7 +335,7 @@ fn an_empty_trust_store_falls_back_to_the_bundled_roots_and_says_so() {
     assert_eq!(run.stdout, exception(&url, &unknown));
     assert!(
         run.stderr
-            .contains("no certificate authority in the system's trust store"),
+            .contains("fetchall: warning: no certificate authority in the system's trust store"),
         "{}",
         run.stderr
     );
