@@ -50,8 +50,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ureq::config::Config;
-use ureq::http::header::{ACCEPT_ENCODING, LOCATION, RETRY_AFTER, USER_AGENT};
-use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use ureq::http::header::{ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER, USER_AGENT};
+use ureq::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version};
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
@@ -60,10 +60,21 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Agent, Proxy, ProxyProtocol, ResponseExt, Timeout};
 
+pub use self::checks::{
+    CheckFailure, Checks, DEFAULT_SCAN_LIMIT, HeaderCheck, Pattern, PatternError, REGEX_OVERLAP,
+};
+pub use self::facts::{Facts, Transfer};
+pub use self::kind::ErrorKind;
+
+use self::checks::BodyChecks;
 use self::clients::{CONNECTIONS_PER_AGENT, Clients};
+use self::facts::Opened;
 use self::socket::SocketConnector;
 
+mod checks;
 mod clients;
+mod facts;
+mod kind;
 mod socket;
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
@@ -190,6 +201,14 @@ pub struct FetchOptions {
     /// Idle keep-alive connections kept per host. Set it to at least the number of worker threads,
     /// or workers that share one host will reconnect. Default 32.
     pub max_idle_connections_per_host: usize,
+    /// What each page must say: texts and patterns its body must or must not contain, and
+    /// headers it must have, checked as the body streams past (see [`Checks`]). A page that
+    /// fails a check fails with [`FetchError::Check`]. Default: no checks.
+    pub checks: Checks,
+    /// The longest a page may take, [`Page::elapsed`] (retries included): a page that takes
+    /// longer fails with [`FetchError::Slow`] once it is fetched. [`FetchOptions::timeout`]
+    /// still bounds the fetch itself. Default `None`: no limit but the timeout.
+    pub slow: Option<Duration>,
 }
 
 impl Default for FetchOptions {
@@ -206,6 +225,8 @@ impl Default for FetchOptions {
             proxies: Proxies::from_env(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
+            checks: Checks::default(),
+            slow: None,
         }
     }
 }
@@ -247,6 +268,7 @@ pub struct Fetcher {
     max_redirects: u32,
     timeout: Duration,
     retries: u32,
+    slow: Option<Duration>,
     shared: Arc<Shared>,
 }
 
@@ -257,6 +279,7 @@ struct Shared {
     accept: StatusRanges,
     proxies: Proxies,
     jitter: Jitter,
+    checks: Checks,
 }
 
 impl Default for Fetcher {
@@ -277,6 +300,8 @@ impl Fetcher {
             .http_status_as_error(false)
             .max_redirects(options.max_redirects)
             .max_redirects_will_error(false)
+            // For `Facts::redirects`.
+            .save_redirect_history(true)
             // Per agent: a request borrows a whole agent (see `clients.rs`).
             .max_idle_connections(CONNECTIONS_PER_AGENT)
             .max_idle_connections_per_host(1)
@@ -327,11 +352,13 @@ impl Fetcher {
             max_redirects: options.max_redirects,
             timeout: options.timeout,
             retries: options.retries,
+            slow: options.slow,
             shared: Arc::new(Shared {
                 headers,
                 accept: options.accept,
                 proxies: options.proxies,
                 jitter: Jitter::new(),
+                checks: options.checks,
             }),
         }
     }
@@ -362,6 +389,33 @@ impl Fetcher {
     /// # Ok::<(), fetchall::FetchError>(())
     /// ```
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
+        self.fetch(url).result
+    }
+
+    /// [`Fetcher::load_url`], and the [`Facts`] learnt on the way, whether it succeeded or not:
+    /// the final URL, the redirects, the content type, the HTTP version, the remote address
+    /// and the time of each phase of the final request.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use fetchall::Fetcher;
+    ///
+    /// let transfer = Fetcher::default().fetch("http://example.com/");
+    /// if let Some(addr) = transfer.facts.remote_addr {
+    ///     println!("from {addr}, first byte after {:?}", transfer.facts.ttfb);
+    /// }
+    /// let page = transfer.result?;
+    /// # Ok::<(), fetchall::FetchError>(())
+    /// ```
+    pub fn fetch(&self, url: &str) -> Transfer {
+        let mut facts = Facts::default();
+        let result = self.fetch_into(url, &mut facts);
+        Transfer { result, facts }
+    }
+
+    /// The retry loop of [`Fetcher::fetch`]; `facts` ends up with the last attempt's.
+    fn fetch_into(&self, url: &str, facts: &mut Facts) -> Result<Page, FetchError> {
         let started = Instant::now();
         let uri = parse_url(url)?;
         let proxy = self.shared.proxies.select(&uri)?;
@@ -372,10 +426,19 @@ impl Fetcher {
         loop {
             let attempt_started = Instant::now();
             let first = retries == 0 && !reconnected;
-            let failed = match self.attempt(&uri, proxy, deadline, started, first) {
+            let (result, attempt_facts) = self.attempt(&uri, proxy, deadline, started, first);
+            *facts = attempt_facts;
+            let failed = match result {
                 Ok(page) => {
                     let attempts = retries + 1;
-                    return Ok(Page { attempts, ..page });
+                    return match self.slow {
+                        Some(limit) if page.elapsed > limit => Err(FetchError::Slow {
+                            elapsed: page.elapsed,
+                            limit,
+                        }
+                        .after(attempts)),
+                        _ => Ok(Page { attempts, ..page }),
+                    };
                 }
                 Err(failed) => failed,
             };
@@ -412,7 +475,8 @@ impl Fetcher {
         }
     }
 
-    /// One request for `uri` with what is left of `deadline`, on an agent borrowed for it.
+    /// One request for `uri` with what is left of `deadline`, on an agent borrowed for it, and
+    /// what it learnt.
     fn attempt(
         &self,
         uri: &Uri,
@@ -420,23 +484,42 @@ impl Fetcher {
         deadline: Option<Instant>,
         started: Instant,
         first: bool,
-    ) -> Result<Page, Failed> {
+    ) -> (Result<Page, Failed>, Facts) {
         let agent = self.clients.take(uri);
-        let result = self.exchange(&agent, uri, proxy, deadline, started, first);
+        facts::reset();
+        let mut response_facts = Facts::default();
+        let result = self.exchange(
+            &agent,
+            uri,
+            proxy,
+            deadline,
+            (started, first),
+            &mut response_facts,
+        );
         // The response is read or dropped by now, so its connection is back in the agent's pool.
         self.clients.give_back(uri, agent);
-        result
+        let measured = facts::take();
+        let facts = Facts {
+            remote_addr: measured.remote_addr,
+            dns: measured.dns,
+            connect: measured.connect,
+            tls: measured.tls,
+            ttfb: measured.ttfb,
+            ..response_facts
+        };
+        (result, facts)
     }
 
-    /// The request itself, and the reading of its response.
+    /// The request itself, and the reading of its response, whose facts go to `facts`.
+    /// `(started, first)`: when the URL's fetch started, and whether this is its first request.
     fn exchange(
         &self,
         agent: &Agent,
         uri: &Uri,
         proxy: Option<&Proxy>,
         deadline: Option<Instant>,
-        started: Instant,
-        first: bool,
+        (started, first): (Instant, bool),
+        facts: &mut Facts,
     ) -> Result<Page, Failed> {
         let mut request = match self.method {
             Method::Get => agent.get(uri.clone()),
@@ -461,6 +544,7 @@ impl Fetcher {
             retry_after: None,
         })?;
 
+        response_facts(&response, facts);
         let status = response.status();
         let code = status.as_u16();
         let redirect = status.is_redirection()
@@ -468,13 +552,7 @@ impl Fetcher {
             && response.headers().contains_key(LOCATION);
         if redirect || !self.shared.accept.contains(code) {
             let retry_after = retry_after(response.headers(), SystemTime::now());
-            let expected = response.body().content_length();
-            if expected.is_some_and(|n| n <= DRAIN_LIMIT) {
-                // Reading a small error page to its end lets the connection go back to the pool;
-                // a failure here changes nothing about the answer.
-                let mut body = response.into_body().into_reader();
-                let _ = io::copy(&mut body, &mut io::sink());
-            }
+            drain_small(response);
             let error = if redirect {
                 FetchError::TooManyRedirects {
                     code,
@@ -490,17 +568,40 @@ impl Fetcher {
             });
         }
 
+        if let Err(failure) = self.shared.checks.check_headers(response.headers()) {
+            drain_small(response);
+            return Err(Failed {
+                error: FetchError::Check(failure),
+                retry_after: None,
+                stale: false,
+            });
+        }
+
         let final_url = (*response.get_uri() != *uri).then(|| response.get_uri().to_string());
         let expected = response.body().content_length();
         let mut body = response.into_body().into_reader();
-        match count_body(&mut body, expected) {
-            (bytes, Ok(())) => Ok(Page {
-                status: code,
-                bytes,
-                final_url,
-                elapsed: started.elapsed(),
-                attempts: 1,
-            }),
+        let mut checks = self.shared.checks.body();
+        match count_body(&mut body, expected, checks.as_mut()) {
+            (bytes, Ok(())) => {
+                let verdict = checks.map_or(Ok(()), |mut checks| {
+                    checks.finish();
+                    checks.verdict()
+                });
+                match verdict {
+                    Ok(()) => Ok(Page {
+                        status: code,
+                        bytes,
+                        final_url,
+                        elapsed: started.elapsed(),
+                        attempts: 1,
+                    }),
+                    Err(failure) => Err(Failed {
+                        error: FetchError::Check(failure),
+                        retry_after: None,
+                        stale: false,
+                    }),
+                }
+            }
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
                 Err(Failed {
@@ -510,6 +611,38 @@ impl Fetcher {
                 })
             }
         }
+    }
+}
+
+/// What the response itself says: where it came from, after how many redirects, in which
+/// version of HTTP and with which content type.
+fn response_facts(response: &ureq::http::Response<ureq::Body>, facts: &mut Facts) {
+    facts.final_url = Some(response.get_uri().to_string());
+    facts.redirects = response.get_redirect_history().map_or(0, |history| {
+        u32::try_from(history.len().saturating_sub(1)).unwrap_or(u32::MAX)
+    });
+    facts.content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|value| one_line(&String::from_utf8_lossy(value.as_bytes())));
+    facts.http_version = match response.version() {
+        Version::HTTP_09 => Some("HTTP/0.9"),
+        Version::HTTP_10 => Some("HTTP/1.0"),
+        Version::HTTP_11 => Some("HTTP/1.1"),
+        Version::HTTP_2 => Some("HTTP/2"),
+        Version::HTTP_3 => Some("HTTP/3"),
+        _ => None,
+    };
+}
+
+/// Reads a small response that is not wanted (an error page) to its end, which lets the
+/// connection go back to the pool; a failure here changes nothing about the answer. A large
+/// one is dropped, and its connection closed.
+fn drain_small(response: ureq::http::Response<ureq::Body>) {
+    let expected = response.body().content_length();
+    if expected.is_some_and(|n| n <= DRAIN_LIMIT) {
+        let mut body = response.into_body().into_reader();
+        let _ = io::copy(&mut body, &mut io::sink());
     }
 }
 
@@ -919,12 +1052,16 @@ fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
 }
 
 /// Reads `body` to its end and counts it, keeping none of it: a body of any size costs one
-/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs). Returns the count
-/// even when reading fails half way.
+/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs), and the window of
+/// the `checks`, which are fed each read. Returns the count even when reading fails half way.
 ///
 /// Not `io::copy`: its 8 KiB buffer makes sixteen calls through ureq's body reader for each
 /// 128 KiB ureq reads from the socket, and each call has its bookkeeping.
-fn count_body(body: &mut impl Read, expected: Option<u64>) -> (u64, io::Result<()>) {
+fn count_body(
+    body: &mut impl Read,
+    expected: Option<u64>,
+    mut checks: Option<&mut BodyChecks<'_>>,
+) -> (u64, io::Result<()>) {
     let size = expected.map_or(READ_BUFFER, |n| {
         usize::try_from(n).map_or(READ_BUFFER, |n| n.clamp(1, READ_BUFFER))
     });
@@ -933,7 +1070,12 @@ fn count_body(body: &mut impl Read, expected: Option<u64>) -> (u64, io::Result<(
     loop {
         match body.read(&mut buf) {
             Ok(0) => return (bytes, Ok(())),
-            Ok(n) => bytes += n as u64,
+            Ok(n) => {
+                bytes += n as u64;
+                if let Some(checks) = checks.as_deref_mut() {
+                    checks.feed(&buf[..n]);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return (bytes, Err(e)),
         }
@@ -1041,6 +1183,16 @@ pub enum FetchError {
         var: &'static str,
         /// Its value.
         value: String,
+    },
+    /// The page failed a content check of [`FetchOptions::checks`]:
+    /// `expected text not found: 'Welcome'`.
+    Check(CheckFailure),
+    /// The page was fetched, but took longer than [`FetchOptions::slow`]: `slow: 2.31s > 2.00s`.
+    Slow {
+        /// How long it took ([`Page::elapsed`]).
+        elapsed: Duration,
+        /// The limit.
+        limit: Duration,
     },
     /// More than one attempt was made and the last one failed with `last`:
     /// `HTTP Error 503: Service Unavailable (after 3 attempts)`.
@@ -1203,6 +1355,13 @@ impl fmt::Display for FetchError {
                 f,
                 "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
                 repr(value)
+            ),
+            FetchError::Check(failure) => fmt::Display::fmt(failure, f),
+            FetchError::Slow { elapsed, limit } => write!(
+                f,
+                "slow: {:.2}s > {:.2}s",
+                elapsed.as_secs_f64(),
+                limit.as_secs_f64()
             ),
             FetchError::Retried { attempts, last } => {
                 write!(f, "{last} (after {attempts} attempts)")
@@ -1416,8 +1575,13 @@ impl Connector for PhaseConnector {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<ExchangeTransport>, ureq::Error> {
+        let started = Instant::now();
+        facts::connecting();
         match self.0.connect(details, chained) {
-            Ok(transport) => Ok(transport.map(|t| ExchangeTransport::new(Box::new(t)))),
+            Ok(transport) => Ok(transport.map(|t| {
+                let opened = facts::opened(started, t.is_tls());
+                ExchangeTransport::new(Box::new(t), opened)
+            })),
             Err(ureq::Error::Timeout(_)) => Err(ureq::Error::Timeout(Timeout::Connect)),
             Err(e) => Err(tls_labelled(e, details.needs_tls())),
         }
@@ -1474,15 +1638,20 @@ struct ExchangeTransport {
     awaiting: bool,
     /// `used` as it was when the awaited request went out.
     reused: bool,
+    /// What opening the connection took, until the first request on it reports it.
+    opened: Option<Opened>,
+    remote_addr: Option<SocketAddr>,
 }
 
 impl ExchangeTransport {
-    fn new(inner: Box<dyn Transport>) -> ExchangeTransport {
+    fn new(inner: Box<dyn Transport>, opened: Opened) -> ExchangeTransport {
         ExchangeTransport {
             inner,
             used: false,
             awaiting: false,
             reused: false,
+            opened: Some(opened),
+            remote_addr: opened.remote_addr,
         }
     }
 
@@ -1532,6 +1701,7 @@ impl Transport for ExchangeTransport {
             // The first write since input arrived: a new request.
             self.awaiting = true;
             self.reused = self.used;
+            facts::request_sent(self.opened.take(), self.remote_addr);
         }
         self.inner
             .transmit_output(amount, timeout)
@@ -1541,6 +1711,9 @@ impl Transport for ExchangeTransport {
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         match self.inner.await_input(timeout) {
             Ok(true) => {
+                if self.awaiting {
+                    facts::first_byte();
+                }
                 self.used = true;
                 self.awaiting = false;
                 Ok(true)
@@ -1769,6 +1942,7 @@ impl Resolver for CachingResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let started = Instant::now();
         let (host, port) = host_and_port(uri)?;
         let literal: [IpAddr; 1];
         let looked_up: Arc<[IpAddr]>;
@@ -1798,6 +1972,7 @@ impl Resolver for CachingResolver {
             );
             return Err(lookup_failed(Arc::new(e)));
         }
+        facts::looked_up(started.elapsed());
         Ok(addrs)
     }
 }

@@ -115,9 +115,10 @@ mod wait;
 
 pub use executor::{Executor, Map, Sequential};
 pub use fetch::{
-    DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, DNS_TTL, FetchError, FetchOptions,
-    Fetcher, Method, Page, ParseStatusRangesError, Phase, Proxies, RETRY_BASE_DELAY,
-    RETRY_MAX_DELAY, StatusRanges, load_url,
+    CheckFailure, Checks, DEFAULT_MAX_REDIRECTS, DEFAULT_SCAN_LIMIT, DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT, DNS_TTL, ErrorKind, Facts, FetchError, FetchOptions, Fetcher, HeaderCheck,
+    Method, Page, ParseStatusRangesError, Pattern, PatternError, Phase, Proxies, REGEX_OVERLAP,
+    RETRY_BASE_DELAY, RETRY_MAX_DELAY, StatusRanges, Transfer, load_url,
 };
 pub use handle::{TaskError, TaskHandle};
 pub use pool::{BuildError, Builder, ThreadPool, default_workers};

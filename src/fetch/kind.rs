@@ -1,0 +1,195 @@
+//! [`ErrorKind`]: a [`FetchError`] sorted into a few stable names, for filters and reports that
+//! must not depend on the wording of a message.
+
+use std::fmt;
+use std::io;
+
+use super::{FetchError, is_connect_error};
+
+/// What sort of failure a [`FetchError`] is, from [`FetchError::kind`]. Its
+/// [`as_str`](ErrorKind::as_str) name is stable: the JSON output's `error_kind`.
+///
+/// # Examples
+///
+/// ```
+/// use fetchall::{ErrorKind, FetchError};
+///
+/// let e = FetchError::Status { code: 503 };
+/// assert_eq!(e.kind(), ErrorKind::Status);
+/// assert_eq!(e.kind().as_str(), "status");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `invalid_url`: not an `http`/`https` URL ([`FetchError::InvalidUrl`]).
+    InvalidUrl,
+    /// `proxy`: the proxy set for the scheme cannot be used ([`FetchError::UnusableProxy`]).
+    Proxy,
+    /// `dns`: the host name did not resolve ([`FetchError::Resolve`]).
+    Dns,
+    /// `connect`: no connection could be opened: refused, host or network unreachable.
+    Connect,
+    /// `tls`: the TLS handshake or a TLS record failed ([`FetchError::Tls`]).
+    Tls,
+    /// `timeout`: the deadline passed, in any phase ([`FetchError::Timeout`]).
+    Timeout,
+    /// `closed`: the server closed or reset the connection before the response or the body was
+    /// complete ([`FetchError::RemoteClosed`], [`FetchError::IncompleteRead`], a reset).
+    Closed,
+    /// `io`: any other socket error.
+    Io,
+    /// `protocol`: the response is not valid HTTP ([`FetchError::BadResponse`]).
+    Protocol,
+    /// `status`: the status is not one the options accept ([`FetchError::Status`]).
+    Status,
+    /// `redirects`: still redirected after the redirects allowed
+    /// ([`FetchError::TooManyRedirects`]).
+    Redirects,
+    /// `check`: a content check failed ([`FetchError::Check`]).
+    Check,
+    /// `slow`: the page took longer than allowed ([`FetchError::Slow`]).
+    Slow,
+    /// `other`: anything else the HTTP client reported ([`FetchError::Other`]).
+    Other,
+}
+
+impl ErrorKind {
+    /// The stable name: `dns`, `connect`, `tls`, `timeout`, ... (see each variant).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Proxy => "proxy",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Io => "io",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Status => "status",
+            ErrorKind::Redirects => "redirects",
+            ErrorKind::Check => "check",
+            ErrorKind::Slow => "slow",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FetchError {
+    /// What sort of failure this is; for [`FetchError::Retried`], the last attempt's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{ErrorKind, FetchError};
+    ///
+    /// let retried = FetchError::Retried {
+    ///     attempts: 3,
+    ///     last: Box::new(FetchError::RemoteClosed),
+    /// };
+    /// assert_eq!(retried.kind(), ErrorKind::Closed);
+    /// let refused = FetchError::Io(std::io::ErrorKind::ConnectionRefused.into());
+    /// assert_eq!(refused.kind().as_str(), "connect");
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FetchError::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            FetchError::UnusableProxy { .. } => ErrorKind::Proxy,
+            FetchError::Status { .. } => ErrorKind::Status,
+            FetchError::TooManyRedirects { .. } => ErrorKind::Redirects,
+            FetchError::Timeout { .. } => ErrorKind::Timeout,
+            FetchError::Resolve(_) => ErrorKind::Dns,
+            FetchError::Io(e) if is_connect_error(e) => ErrorKind::Connect,
+            FetchError::Io(e) if is_closed(e) => ErrorKind::Closed,
+            FetchError::Io(_) => ErrorKind::Io,
+            FetchError::RemoteClosed | FetchError::IncompleteRead { .. } => ErrorKind::Closed,
+            FetchError::Tls(_) => ErrorKind::Tls,
+            FetchError::BadResponse(_) => ErrorKind::Protocol,
+            FetchError::Check(_) => ErrorKind::Check,
+            FetchError::Slow { .. } => ErrorKind::Slow,
+            FetchError::Other(_) => ErrorKind::Other,
+            FetchError::Retried { last, .. } => last.kind(),
+        }
+    }
+}
+
+/// The socket errors of a connection that the other end ended.
+fn is_closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_error_has_its_kind() {
+        let ureq = || ureq::Error::Tls("x");
+        let io = |kind: io::ErrorKind| FetchError::Io(kind.into());
+        for (error, kind) in [
+            (FetchError::InvalidUrl { url: "x".into() }, "invalid_url"),
+            (
+                FetchError::UnusableProxy {
+                    var: "all_proxy",
+                    value: "socks5://h".into(),
+                },
+                "proxy",
+            ),
+            (FetchError::Resolve(io::Error::other("x").into()), "dns"),
+            (io(io::ErrorKind::ConnectionRefused), "connect"),
+            (io(io::ErrorKind::HostUnreachable), "connect"),
+            (io(io::ErrorKind::ConnectionReset), "closed"),
+            (io(io::ErrorKind::PermissionDenied), "io"),
+            (FetchError::RemoteClosed, "closed"),
+            (
+                FetchError::IncompleteRead {
+                    read: 1,
+                    expected: None,
+                },
+                "closed",
+            ),
+            (FetchError::Tls(ureq()), "tls"),
+            (FetchError::BadResponse(ureq()), "protocol"),
+            (FetchError::Other(ureq()), "other"),
+            (FetchError::Status { code: 404 }, "status"),
+            (
+                FetchError::TooManyRedirects {
+                    code: 302,
+                    followed: 10,
+                },
+                "redirects",
+            ),
+            (
+                FetchError::Timeout {
+                    phase: super::super::Phase::Body,
+                    bytes: 0,
+                    elapsed: Duration::ZERO,
+                },
+                "timeout",
+            ),
+            (
+                FetchError::Slow {
+                    elapsed: Duration::from_secs(3),
+                    limit: Duration::from_secs(2),
+                },
+                "slow",
+            ),
+        ] {
+            assert_eq!(error.kind().as_str(), kind, "{error}");
+            assert_eq!(error.kind().to_string(), kind);
+        }
+    }
+}
