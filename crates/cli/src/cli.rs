@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use fetchall::{Method, StatusRanges};
+use fetchall::{HeaderCheck, Method, Pattern, StatusRanges};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
 
@@ -160,6 +160,50 @@ pub(crate) struct Args {
     /// Start a local test server and fetch a list of its URLs: no internet needed
     #[arg(long, conflicts_with = "file")]
     pub(crate) demo: bool,
+
+    // Content checks and a time budget (issue 11, items 2 and 3).
+    /// The body must contain TEXT (byte for byte, case matters; repeatable), else the page
+    /// fails: expected text not found: 'TEXT'
+    ///
+    /// The body is searched as it streams, through the same fixed buffer that counts it, so a
+    /// text split between two reads is found and a body of any size costs no memory. Only the
+    /// first --scan-limit bytes are searched; a text not found in a longer body fails with
+    /// "expected text not found in the first 4 MiB: 'TEXT'".
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) expect: Vec<String>,
+
+    /// The body must contain a match of the regular expression RE (repeatable): (?i) ignores
+    /// case, (?m) makes ^ and $ match at line ends
+    ///
+    /// Any match of up to 4096 bytes is found, wherever the reads split the body. ^ and $
+    /// (without (?m)) mean the start and end of the body.
+    #[arg(long, value_name = "RE", value_parser = Pattern::regex)]
+    pub(crate) expect_regex: Vec<Pattern>,
+
+    /// The body must not contain TEXT (repeatable): rejected text found: 'TEXT'
+    ///
+    /// Only the first --scan-limit bytes are searched: a text further on is not seen.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reject: Vec<String>,
+
+    /// The body must not contain a match of RE (repeatable)
+    #[arg(long, value_name = "RE", value_parser = Pattern::regex)]
+    pub(crate) reject_regex: Vec<Pattern>,
+
+    /// The response must have the header NAME with a value that matches REGEX (repeatable):
+    /// header content-type: 'text/html' does not match 'json'
+    #[arg(long, value_name = "'NAME: REGEX'")]
+    pub(crate) expect_header: Vec<HeaderCheck>,
+
+    /// How much of each body the content checks search, in bytes, or with a unit: 512KiB,
+    /// 4MiB, 1GiB (K, M, G mean the same). The rest is still counted
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
+    pub(crate) scan_limit: u64,
+
+    /// A page that takes longer than SECS in all (fractions allowed) fails, once fetched:
+    /// slow: 2.31s > 2.00s. --timeout still bounds the fetch
+    #[arg(long, value_name = "SECS", value_parser = parse_slow)]
+    pub(crate) slow: Option<Duration>,
 }
 
 /// The executor that runs the fetches.
@@ -196,6 +240,33 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
         return Err("the timeout must be a positive number of seconds".into());
     }
     Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+/// A byte count: `4194304`, `4MiB`, `4M`, `512KiB`, `1GiB` (powers of 1024, case ignored).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{s:?} is not a size such as 4MiB, 512KiB or 1000")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 4MiB, 512KiB or 1000"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `--slow`: seconds, as `--timeout` takes them.
+fn parse_slow(s: &str) -> Result<Duration, String> {
+    parse_timeout(s).map_err(|_| format!("{s:?} is not a positive number of seconds"))
 }
 
 /// `Name: value`, as curl's -H takes it. Whitespace around the value is dropped. Headers that
@@ -267,6 +338,83 @@ mod tests {
         ] {
             let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
             assert_ne!(err.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn content_checks_parse() {
+        let args = parse(&[
+            "-",
+            "--expect",
+            "Welcome",
+            "--expect",
+            "Hello",
+            "--expect-regex",
+            "(?i)welc.me",
+            "--reject",
+            "maintenance",
+            "--reject-regex",
+            "Trace(back)?",
+            "--expect-header",
+            "Content-Type: ^text/html",
+            "--scan-limit",
+            "512KiB",
+            "--slow",
+            "2.5",
+        ])
+        .unwrap();
+        assert_eq!(args.expect, ["Welcome", "Hello"]);
+        assert_eq!(args.expect_regex[0].as_str(), "(?i)welc.me");
+        assert_eq!(args.reject, ["maintenance"]);
+        assert_eq!(args.reject_regex[0].as_str(), "Trace(back)?");
+        assert_eq!(args.expect_header[0].name(), "content-type");
+        assert_eq!(args.expect_header[0].pattern().as_str(), "^text/html");
+        assert_eq!(args.scan_limit, 512 * 1024);
+        assert_eq!(args.slow, Some(Duration::from_millis(2500)));
+        let defaults = parse(&["-"]).unwrap();
+        assert_eq!(defaults.scan_limit, fetchall::DEFAULT_SCAN_LIMIT);
+        assert_eq!(defaults.slow, None);
+        assert!(defaults.expect.is_empty() && defaults.expect_header.is_empty());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        for (text, bytes) in [
+            ("1000", 1000),
+            ("4MiB", 4 << 20),
+            ("4m", 4 << 20),
+            ("64 KiB", 64 << 10),
+            ("1G", 1 << 30),
+            ("0", 0),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "MiB",
+            "4 parsecs",
+            "-1",
+            "1.5M",
+            "99999999999999999999G",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_checks_are_usage_errors() {
+        for bad in [
+            &["-", "--expect-regex", "(unclosed"][..],
+            &["-", "--reject-regex", "[z-a]"],
+            &["-", "--expect-header", "no colon"],
+            &["-", "--expect-header", "bad name: x"],
+            &["-", "--expect-header", "a: ("],
+            &["-", "--scan-limit", "lots"],
+            &["-", "--slow", "0"],
+            &["-", "--slow", "soon"],
+        ] {
+            let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
     }

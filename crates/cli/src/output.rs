@@ -5,7 +5,7 @@
 //! below against what Python prints. Only the main thread calls these and writes the result, so
 //! lines never interleave.
 
-use fetchall::repr;
+use fetchall::{ErrorKind, Facts, repr};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub(crate) struct Outcome {
 }
 
 /// A page that was fetched in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fetched {
     /// Body length as received: Python's `len(conn.read())`.
     pub(crate) bytes: u64,
@@ -29,6 +29,8 @@ pub(crate) struct Fetched {
     pub(crate) status: u16,
     /// Attempts made ([`fetchall::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
+    /// The final URL, the connection, the phase times ([`fetchall::Fetcher::fetch`]).
+    pub(crate) facts: Facts,
 }
 
 /// Why a line produced no page: the text printed after `generated an exception: `.
@@ -41,15 +43,50 @@ pub(crate) struct Failure {
     /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
+    /// What sort of failure: the JSON's `error_kind`.
+    pub(crate) kind: FailureKind,
+    /// What the fetch learnt before it failed (all `None` if it never ran).
+    pub(crate) facts: Facts,
 }
 
 impl Failure {
-    /// A failure with no HTTP status.
-    pub(crate) fn new(message: impl Into<String>) -> Failure {
+    /// A failure with no HTTP status, of a line that was not fetched to the end.
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             status: None,
             attempts: None,
+            kind,
+            facts: Facts::default(),
+        }
+    }
+}
+
+/// What sort of failure a line had. [`FailureKind::as_str`] is the JSON's `error_kind`, a
+/// stable name, so that filters need not match messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The fetch failed: `dns`, `connect`, `status`, `check`, ... ([`ErrorKind::as_str`]).
+    Fetch(ErrorKind),
+    /// `cancelled`: queued, and never started because the run was interrupted.
+    Cancelled,
+    /// `interrupted`: being fetched when the run was interrupted.
+    Interrupted,
+    /// `input`: a line that is no URL to fetch (invalid UTF-8, too long).
+    Input,
+    /// `panicked`: the task panicked, which is a fetchall bug.
+    Panicked,
+}
+
+impl FailureKind {
+    /// The stable name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Fetch(kind) => kind.as_str(),
+            FailureKind::Cancelled => "cancelled",
+            FailureKind::Interrupted => "interrupted",
+            FailureKind::Input => "input",
+            FailureKind::Panicked => "panicked",
         }
     }
 }
@@ -80,15 +117,25 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
 
 /// One JSON object on one line, for `--format json`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
-    let (ok, bytes, status, error, attempts) = match &outcome.result {
+    let (ok, bytes, status, error, attempts, kind, facts) = match &outcome.result {
         Ok(page) => (
             true,
             Some(page.bytes),
             Some(page.status),
             None,
             Some(page.attempts),
+            None,
+            &page.facts,
         ),
-        Err(f) => (false, None, f.status, Some(f.message.as_str()), f.attempts),
+        Err(f) => (
+            false,
+            None,
+            f.status,
+            Some(f.message.as_str()),
+            f.attempts,
+            Some(f.kind.as_str()),
+            &f.facts,
+        ),
     };
     let t = &outcome.timeline;
     serde_json::json!({
@@ -97,11 +144,22 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         "bytes": bytes,
         "status": status,
         "error": error,
+        "error_kind": kind,
         "attempts": attempts,
         "elapsed_ms": t.elapsed.map(millis),
         "queued_ms": millis(t.queued),
         "started_ms": t.started.map(millis),
         "worker": t.worker,
+        "final_url": facts.final_url,
+        // No response, no redirect count.
+        "redirects": facts.final_url.is_some().then_some(facts.redirects),
+        "content_type": facts.content_type,
+        "http_version": facts.http_version,
+        "remote_addr": facts.remote_addr.map(|a| a.to_string()),
+        "dns_ms": facts.dns.map(millis),
+        "connect_ms": facts.connect.map(millis),
+        "tls_ms": facts.tls.map(millis),
+        "ttfb_ms": facts.ttfb.map(millis),
     })
     .to_string()
 }
@@ -254,6 +312,7 @@ mod tests {
                 bytes,
                 status: 200,
                 attempts: 1,
+                facts: Facts::default(),
             }),
             timeline: Timeline::default(),
         }
@@ -262,7 +321,7 @@ mod tests {
     fn failed(url: &str, message: &str) -> Outcome {
         Outcome {
             url: url.to_owned(),
-            result: Err(Failure::new(message)),
+            result: Err(Failure::new(FailureKind::Input, message)),
             timeline: Timeline::default(),
         }
     }
@@ -290,12 +349,21 @@ mod tests {
 
     #[test]
     fn json_line_has_every_field() {
+        let mut facts = Facts::default();
+        facts.final_url = Some("http://a/y".into());
+        facts.redirects = 1;
+        facts.content_type = Some("text/html".into());
+        facts.http_version = Some("HTTP/1.1");
+        facts.remote_addr = Some(([127, 0, 0, 1], 8080).into());
+        facts.connect = Some(Duration::from_micros(250));
+        facts.ttfb = Some(Duration::from_millis(3));
         let outcome = Outcome {
             url: "http://a/x".into(),
             result: Ok(Fetched {
                 bytes: 42,
                 status: 200,
                 attempts: 2,
+                facts,
             }),
             timeline: Timeline {
                 queued: Duration::from_micros(1500),
@@ -311,9 +379,21 @@ mod tests {
             v,
             serde_json::json!({
                 "url": "http://a/x", "ok": true, "bytes": 42, "status": 200, "error": null,
-                "attempts": 2,
+                "error_kind": null, "attempts": 2,
                 "elapsed_ms": 12.0, "queued_ms": 1.5, "started_ms": 2.25, "worker": "fetchall_3",
+                "final_url": "http://a/y", "redirects": 1, "content_type": "text/html",
+                "http_version": "HTTP/1.1", "remote_addr": "127.0.0.1:8080",
+                "dns_ms": null, "connect_ms": 0.25, "tls_ms": null, "ttfb_ms": 3.0,
             })
+        );
+        // Keys in alphabetical order, as the README shows them.
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert!(
+            line.starts_with(r#"{"attempts":2,"bytes":42,"connect_ms":0.25,"#),
+            "{line}"
         );
     }
 
@@ -324,6 +404,8 @@ mod tests {
             message: "HTTP Error 404: Not Found".into(),
             status: Some(404),
             attempts: Some(1),
+            kind: FailureKind::Fetch(ErrorKind::Status),
+            facts: Facts::default(),
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");
@@ -334,6 +416,27 @@ mod tests {
         assert_eq!(v["attempts"], 1);
         assert_eq!(v["started_ms"], serde_json::Value::Null);
         assert_eq!(v["worker"], serde_json::Value::Null);
+        assert_eq!(v["error_kind"], "status");
+        // No response: no facts, and no redirect count either.
+        for key in ["final_url", "redirects", "remote_addr", "dns_ms", "ttfb_ms"] {
+            assert_eq!(v[key], serde_json::Value::Null, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_run_s_own_failures_have_kinds_too() {
+        for (kind, name) in [
+            (FailureKind::Cancelled, "cancelled"),
+            (FailureKind::Interrupted, "interrupted"),
+            (FailureKind::Input, "input"),
+            (FailureKind::Panicked, "panicked"),
+            (FailureKind::Fetch(ErrorKind::Check), "check"),
+        ] {
+            let mut outcome = failed("x", "m");
+            outcome.result = Err(Failure::new(kind, "m"));
+            let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
+            assert_eq!(v["error_kind"], name);
+        }
     }
 
     #[test]

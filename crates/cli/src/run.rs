@@ -25,8 +25,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fetchall::{
-    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Proxies, Sequential, TaskError,
-    TaskHandle, ThreadPool,
+    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Pattern, Proxies, Sequential,
+    TaskError, TaskHandle, ThreadPool,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -35,7 +35,9 @@ use crate::demo;
 use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
 use crate::input::{Event, Line, Source, count_lines, spawn_reader};
 use crate::order::Reorder;
-use crate::output::{Failure, Fetched, Outcome, Summary, Timeline, format_json, format_line};
+use crate::output::{
+    Failure, FailureKind, Fetched, Outcome, Summary, Timeline, format_json, format_line,
+};
 use crate::progress::{Counts, Progress, StatusLine};
 use crate::shard::Shard;
 
@@ -191,21 +193,50 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
     // Every worker may keep a connection to the same host alive.
     options.max_idle_connections_per_host =
         options.max_idle_connections_per_host.max(args.max_workers);
+    checks(args, &mut options);
     let fetcher = Fetcher::new(options);
     Arc::new(move |url: &str| {
-        fetcher
-            .load_url(url)
-            .map(|page| Fetched {
+        let transfer = fetcher.fetch(url);
+        let facts = transfer.facts;
+        match transfer.result {
+            Ok(page) => Ok(Fetched {
                 bytes: page.bytes,
                 status: page.status,
                 attempts: page.attempts,
-            })
-            .map_err(|e| Failure {
+                facts,
+            }),
+            Err(e) => Err(Failure {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
-            })
+                kind: FailureKind::Fetch(e.kind()),
+                facts,
+            }),
+        }
     })
+}
+
+/// The content checks and the time budget (`--expect`, `--reject`, `--expect-header`,
+/// `--scan-limit`, `--slow`). Expected texts are tried before patterns, rejected ones after.
+fn checks(args: &Args, options: &mut FetchOptions) {
+    let checks = &mut options.checks;
+    for text in &args.expect {
+        checks.expect(Pattern::text(text.as_str()));
+    }
+    for pattern in &args.expect_regex {
+        checks.expect(pattern.clone());
+    }
+    for text in &args.reject {
+        checks.reject(Pattern::text(text.as_str()));
+    }
+    for pattern in &args.reject_regex {
+        checks.reject(pattern.clone());
+    }
+    for header in &args.expect_header {
+        checks.expect_header(header.clone());
+    }
+    checks.set_scan_limit(args.scan_limit);
+    options.slow = args.slow;
 }
 
 /// Logs go to stderr, through `stderr` so that they never land on the progress line: warnings
@@ -339,10 +370,15 @@ struct Submitted {
 }
 
 /// The outcome of a line that produced none of its own.
-fn unfinished(url: String, queued: Duration, message: impl Into<String>) -> Outcome {
+fn unfinished(
+    url: String,
+    queued: Duration,
+    kind: FailureKind,
+    message: impl Into<String>,
+) -> Outcome {
     Outcome {
         url,
-        result: Err(Failure::new(message)),
+        result: Err(Failure::new(kind, message)),
         timeline: Timeline {
             queued,
             ..Timeline::default()
@@ -610,8 +646,10 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
         } = self.submitted(&handle);
         let outcome = match handle.join() {
             Ok(outcome) => outcome,
-            Err(TaskError::Cancelled) => unfinished(url, queued, "cancelled"),
-            Err(e) => unfinished(url, queued, e.to_string()),
+            Err(TaskError::Cancelled) => {
+                unfinished(url, queued, FailureKind::Cancelled, "cancelled")
+            }
+            Err(e) => unfinished(url, queued, FailureKind::Panicked, e.to_string()),
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
             let throttled = matches!(&outcome.result, Err(f) if f.status == Some(429));
@@ -643,22 +681,25 @@ impl<E: Executor, W: Write> Run<'_, E, W> {
             } else {
                 // Running, or cancelled but not yet resolved (rayon resolves a cancelled task
                 // only when one of its threads reaches it).
-                let message = if handle.is_running() {
-                    "interrupted"
+                let (kind, message) = if handle.is_running() {
+                    (FailureKind::Interrupted, "interrupted")
                 } else {
-                    "cancelled"
+                    (FailureKind::Cancelled, "cancelled")
                 };
                 let Submitted {
                     seq, url, queued, ..
                 } = self.submitted(&handle);
-                self.deliver(seq, unfinished(url, queued, message))?;
+                self.deliver(seq, unfinished(url, queued, kind, message))?;
             }
         }
         let held = self.hosts.as_mut().map(Hosts::drain).unwrap_or_default();
         for Taken { seq, line, at } in held {
             // Never submitted: `queued` is when it was taken from the input.
             let url = shown(&line).to_owned();
-            self.deliver(seq, unfinished(url, at, "cancelled"))?;
+            self.deliver(
+                seq,
+                unfinished(url, at, FailureKind::Cancelled, "cancelled"),
+            )?;
         }
         Ok(())
     }
@@ -721,7 +762,7 @@ fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Duration) -> Ou
         }
         Line::Rejected { shown, reason } => {
             tracing::debug!(url = %shown, %reason, "rejected");
-            (shown, Err(Failure::new(reason)), None)
+            (shown, Err(Failure::new(FailureKind::Input, reason)), None)
         }
     };
     Outcome {
@@ -774,12 +815,15 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
+                    kind: FailureKind::Fetch(fetchall::ErrorKind::Status),
+                    facts: fetchall::Facts::default(),
                 })
             } else {
                 Ok(Fetched {
                     bytes: url.len() as u64,
                     status: 200,
                     attempts: 1,
+                    facts: fetchall::Facts::default(),
                 })
             }
         })
@@ -911,6 +955,7 @@ mod tests {
                 bytes: 0,
                 status: 200,
                 attempts: 1,
+                facts: fetchall::Facts::default(),
             })
         })
     }
