@@ -18,8 +18,9 @@ Examples:
   fetchall urls.txt                       fetch every URL in urls.txt
   fetchall urls.txt --max-workers 5 --timeout 60
                                           the Python example's settings
-  seq 1000 | sed 's|^|http://127.0.0.1:8000/item/|' | fetchall -
-                                          read the URLs from standard input
+  seq 1000 | sed 's|^|http://127.0.0.1:8000/bytes/|' | fetchall -
+                                          read the URLs from standard input (a test server
+                                          on port 8000: cargo run -p fetchall-serve -- 8000)
   fetchall urls.txt --format json | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
   fetchall --demo                         no internet needed: fetch from a local test server

@@ -4,113 +4,20 @@
 //! compared. Every child runs under a time limit and is killed if it overstays.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use fetchall_serve::Server;
 use fetchall_serve::testing::server;
 
-/// Generous: the machine is shared and noisy. A child still running after this is killed and
-/// the test fails.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Proxy settings would send loopback requests elsewhere; none reach the children.
-const CLEARED_ENV: &[&str] = &[
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "RUST_LOG",
-];
-
-fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut cmd = Command::new(program);
-    for var in CLEARED_ENV {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn fetchall() -> Command {
-    command(env!("CARGO_BIN_EXE_fetchall"))
-}
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    fn sorted_lines(&self) -> Vec<String> {
-        sorted(self.stdout.lines())
-    }
-}
+use crate::support::bin::{FETCHALL, Output, TestCommand, fetchall};
+use crate::support::{TempFile, require};
 
 fn sorted<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut lines: Vec<String> = lines.map(str::to_owned).collect();
     lines.sort();
     lines
-}
-
-/// Starts `cmd` with all three streams piped, and a thread writing `input` to its stdin (then
-/// closing it). The child may exit before reading it all: a failed write is fine.
-fn spawn(cmd: &mut Command, input: Vec<u8>) -> (Child, thread::JoinHandle<()>) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let feeder = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    (child, feeder)
-}
-
-/// Runs `cmd` with `stdin` as its input, within [`LIMIT`].
-fn run(cmd: &mut Command, stdin: &[u8]) -> Run {
-    let started = Instant::now();
-    let (child, feeder) = spawn(cmd, stdin.to_vec());
-    let output = wait_within(child, LIMIT);
-    let _ = feeder.join();
-    Run {
-        status: output.status,
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        took: started.elapsed(),
-    }
-}
-
-/// `wait_with_output`, failing the test (and killing the child) after `limit`.
-fn wait_within(child: Child, limit: Duration) -> std::process::Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.expect("waiting on the child"),
-        Err(_) => {
-            let _ = command("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("fetchall still running after {limit:?}");
-        }
-    }
 }
 
 /// A fixture with `{base}` replaced by the server's address.
@@ -132,30 +39,6 @@ fn urls_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A file of our own under the target directory, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &[u8]) -> TempFile {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let name = format!(
-            "cli-{}-{}.txt",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 fn quote(url: &str) -> String {
     format!("'{url}'")
 }
@@ -164,7 +47,7 @@ fn quote(url: &str) -> String {
 fn successes_print_the_python_line_and_exit_0() {
     let server = server();
     let input = fixture("good.txt", &server);
-    let out = run(fetchall().args(["-", "-w", "4"]), input.as_bytes());
+    let out = fetchall().args(["-", "-w", "4"]).stdin(input.clone()).run();
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let sizes = [3, 0, 1000, 123_457, 2000, 3, 3, 3];
     let lines: Vec<String> = urls_of(&input)
@@ -195,10 +78,10 @@ fn failure_of<'a>(lines: &'a [String], route: &str) -> &'a str {
 fn each_way_a_server_fails_is_one_exception_line_and_exit_1() {
     let server = server();
     let input = fixture("bad.txt", &server) + &fixture("slow.txt", &server);
-    let out = run(
-        fetchall().args(["-", "--timeout", "1", "-w", "16"]),
-        input.as_bytes(),
-    );
+    let out = fetchall()
+        .args(["-", "--timeout", "1", "-w", "16"])
+        .stdin(input.clone())
+        .run();
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     let lines: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), urls_of(&input).len(), "{lines:#?}");
@@ -245,7 +128,7 @@ fn input_lines_each_get_one_result() {
     input.extend(b"http://long/");
     input.extend(std::iter::repeat_n(b'x', 100_000));
     input.extend(format!("\n# done\n{}", server.url("/bytes/8")).as_bytes());
-    let out = run(fetchall().args(["-", "-q"]), &input);
+    let out = fetchall().args(["-", "-q"]).stdin(input).run();
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert_eq!(out.stderr, "", "-q prints no summary");
     let ok = |path: &str, n: u64| format!("{} page is {n} bytes", quote(&server.url(path)));
@@ -283,9 +166,12 @@ fn input_lines_each_get_one_result() {
 #[test]
 fn a_file_argument_is_read_like_stdin() {
     let server = server();
-    let file = TempFile::new(fixture("good.txt", &server).as_bytes());
-    let from_file = run(fetchall().arg(&file.0), b"");
-    let from_stdin = run(fetchall().arg("-"), fixture("good.txt", &server).as_bytes());
+    let file = TempFile::holding(fixture("good.txt", &server));
+    let from_file = fetchall().arg(file.path()).run();
+    let from_stdin = fetchall()
+        .arg("-")
+        .stdin(fixture("good.txt", &server))
+        .run();
     assert_eq!(from_file.code(), Some(0), "{}", from_file.stderr);
     assert_eq!(from_file.sorted_lines(), from_stdin.sorted_lines());
     assert_eq!(from_file.sorted_lines().len(), 8);
@@ -315,7 +201,7 @@ fn usage_errors_exit_2_with_a_message() {
         .map(|(args, _)| {
             thread::spawn({
                 let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                move || run(fetchall().args(args), b"")
+                move || fetchall().args(args).run()
             })
         })
         .collect();
@@ -329,10 +215,10 @@ fn usage_errors_exit_2_with_a_message() {
 
 #[test]
 fn help_and_version_exit_0() {
-    let help = run(fetchall().arg("--help"), b"");
+    let help = fetchall().arg("--help").run();
     assert_eq!(help.code(), Some(0));
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("--max-workers"));
-    let version = run(fetchall().arg("--version"), b"");
+    let version = fetchall().arg("--version").run();
     assert_eq!(version.code(), Some(0));
     assert_eq!(
         version.stdout.trim(),
@@ -353,14 +239,14 @@ fn every_backend_prints_the_same_lines() {
         .map(|backend| {
             let (backend, input) = (backend.to_string(), input.clone());
             thread::spawn(move || {
-                run(
-                    fetchall().args(["-", "-q", "--backend", &backend]),
-                    input.as_bytes(),
-                )
+                fetchall()
+                    .args(["-", "-q", "--backend", &backend])
+                    .stdin(input)
+                    .run()
             })
         })
         .collect();
-    let outputs: Vec<Run> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+    let outputs: Vec<Output> = runs.into_iter().map(|t| t.join().unwrap()).collect();
     for (backend, out) in backends.iter().zip(&outputs) {
         assert_eq!(out.code(), Some(1), "{backend}: {}", out.stderr);
         assert_eq!(out.sorted_lines().len(), 16, "{backend}");
@@ -375,7 +261,7 @@ fn every_backend_prints_the_same_lines() {
 #[cfg(not(feature = "rayon"))]
 #[test]
 fn the_rayon_backend_needs_its_feature() {
-    let out = run(fetchall().args(["urls.txt", "--backend", "rayon"]), b"");
+    let out = fetchall().args(["urls.txt", "--backend", "rayon"]).run();
     assert_eq!(out.code(), Some(2));
     assert!(out.stderr.contains("rayon feature"), "{}", out.stderr);
 }
@@ -388,10 +274,10 @@ fn json_lines_parse_and_carry_the_timeline() {
         server.url("/bytes/5"),
         server.url("/status/500")
     );
-    let out = run(
-        fetchall().args(["-", "--format", "json", "-w", "2"]),
-        input.as_bytes(),
-    );
+    let out = fetchall()
+        .args(["-", "--format", "json", "-w", "2"])
+        .stdin(input)
+        .run();
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     let values: Vec<serde_json::Value> = out
         .stdout
@@ -425,69 +311,15 @@ fn a_closed_stdout_ends_the_run_quietly_with_0() {
     let input: String = (0..5000)
         .map(|i| format!("{}\n", server.url(&format!("/ok?{i}"))))
         .collect();
-    let (mut child, feeder) = spawn(fetchall().arg("-"), input.into_bytes());
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(first.ends_with(" page is 3 bytes\n"), "{first}");
-    drop(stdout); // `| head -1`
-    let output = wait_within(child, LIMIT);
-    let _ = feeder.join();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut child = fetchall().arg("-").stdin(input).spawn();
+    let first = child.line();
+    assert!(first.ends_with(" page is 3 bytes"), "{first}");
+    child.close_stdout(); // `| head -1`
+    let output = child.finish();
+    let stderr = output.stderr;
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.to_lowercase().contains("broken pipe"), "{stderr}");
-}
-
-/// Starts `fetchall - -v` with `args` on `input`; returns the child and a channel of its
-/// stderr lines, which show its progress.
-fn spawn_verbose(args: &[&str], input: String) -> (Child, Receiver<String>) {
-    let (mut child, _feeder) = spawn(fetchall().args(args).args(["-", "-v"]), input.into_bytes());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in stderr.lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Waits for `count` stderr lines that contain `marker`; returns every line seen.
-fn await_lines(stderr: &Receiver<String>, marker: &str, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + LIMIT;
-    let mut seen = Vec::new();
-    let mut found = 0;
-    while found < count {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = stderr
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("waiting for {count} x {marker:?}; saw {seen:#?}"));
-        found += usize::from(line.contains(marker));
-        seen.push(line);
-    }
-    seen
-}
-
-fn interrupt(child: &Child) {
-    let status = command("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "kill -INT failed");
-}
-
-fn read_stdout(child: &mut Child) -> String {
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    stdout
 }
 
 #[test]
@@ -495,21 +327,16 @@ fn ctrl_c_reports_every_submitted_url_and_exits_130() {
     let server = server();
     let urls: Vec<String> = (0..40).map(|i| server.url(&format!("/hang?{i}"))).collect();
     let input: String = urls.iter().map(|u| format!("{u}\n")).collect();
-    let (mut child, stderr) = spawn_verbose(&["-w", "3", "--timeout", "30"], input);
+    let child = fetchall()
+        .args(["-w", "3", "--timeout", "30", "-", "-v"])
+        .stdin(input)
+        .spawn();
     // Every worker is inside a fetch that will not end by itself.
-    await_lines(&stderr, "started", 3);
+    child.stderr_until("started", 3);
     let sent = Instant::now();
-    interrupt(&child);
-    let stdout_reader = {
-        let mut stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text
-        })
-    };
-    let output = wait_within(child, LIMIT);
-    let stdout = stdout_reader.join().unwrap();
+    child.interrupt();
+    let output = child.finish();
+    let stdout = &output.stdout;
     assert_eq!(output.status.code(), Some(130));
     // It did not wait for the hung fetches' 30-second deadline.
     assert!(
@@ -535,8 +362,9 @@ fn ctrl_c_reports_every_submitted_url_and_exits_130() {
         .collect();
     assert_eq!(distinct.len(), lines.len());
     assert!(lines.len() < urls.len(), "{stdout}");
-    let summary: Vec<String> = stderr
-        .try_iter()
+    let summary: Vec<&str> = output
+        .stderr
+        .lines()
         .filter(|l| l.starts_with("fetchall: "))
         .collect();
     assert_eq!(
@@ -557,50 +385,38 @@ fn a_second_ctrl_c_quits_at_once() {
     // The sequential backend fetches on the main thread, so the first Ctrl-C cannot end it
     // before the fetch does; the second must.
     let input = format!("{}\n", server.url("/hang"));
-    let (mut child, stderr) = spawn_verbose(&["--backend", "sequential", "--timeout", "30"], input);
-    await_lines(&stderr, "started", 1);
-    interrupt(&child);
-    await_lines(&stderr, "press Ctrl-C again", 1);
+    let child = fetchall()
+        .args(["--backend", "sequential", "--timeout", "30", "-", "-v"])
+        .stdin(input)
+        .spawn();
+    child.stderr_until("started", 1);
+    child.interrupt();
+    child.stderr_until("press Ctrl-C again", 1);
     let sent = Instant::now();
-    interrupt(&child);
-    let status = wait_within_status(&mut child);
-    assert_eq!(status.code(), Some(130));
+    child.interrupt();
+    let output = child.finish();
+    assert_eq!(output.status.code(), Some(130));
     assert!(
         sent.elapsed() < Duration::from_secs(20),
         "took {:?}",
         sent.elapsed()
     );
-    let _ = read_stdout(&mut child);
 }
 
-fn wait_within_status(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fetchall still running after {LIMIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs `fetchall ARGS` under GNU time's `-v` when /usr/bin/time exists, and returns the run
-/// and its peak resident memory in KiB (`None` without /usr/bin/time).
-fn measured(args: &[&str], stdin: &[u8]) -> (Run, Option<u64>) {
-    let time = Path::new("/usr/bin/time");
-    if !time.exists() {
-        return (run(fetchall().args(args), stdin), None);
-    }
-    let out = run(
-        command(time)
-            .arg("-v")
-            .arg(env!("CARGO_BIN_EXE_fetchall"))
-            .args(args),
-        stdin,
-    );
+/// Runs `fetchall ARGS` under GNU time's `-v`, and returns the run and its peak resident
+/// memory in KiB.
+///
+/// # Panics
+///
+/// When /usr/bin/time is not installed, or does not report the peak.
+fn measured(args: &[&str], stdin: &[u8]) -> (Output, u64) {
+    require("/usr/bin/time", "--version");
+    let out = TestCommand::program("/usr/bin/time")
+        .arg("-v")
+        .arg(FETCHALL)
+        .args(args)
+        .stdin(stdin)
+        .run();
     let kib = out
         .stderr
         .lines()
@@ -608,11 +424,13 @@ fn measured(args: &[&str], stdin: &[u8]) -> (Run, Option<u64>) {
             l.trim()
                 .strip_prefix("Maximum resident set size (kbytes): ")
         })
-        .and_then(|n| n.trim().parse().ok());
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory from GNU time: {}", out.stderr));
     (out, kib)
 }
 
 #[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
 fn a_100_mb_body_is_counted_in_little_memory() {
     let server = server();
     let url = server.url("/bytes/100000000");
@@ -622,13 +440,11 @@ fn a_100_mb_body_is_counted_in_little_memory() {
         out.stdout,
         format!("{} page is 100000000 bytes\n", quote(&url))
     );
-    match kib {
-        Some(kib) => assert!(kib < 64 * 1024, "peak RSS {kib} KiB for a 100 MB body"),
-        None => eprintln!("note: /usr/bin/time not found; peak memory not checked"),
-    }
+    assert!(kib < 64 * 1024, "peak RSS {kib} KiB for a 100 MB body");
 }
 
 #[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
 fn memory_does_not_grow_with_the_input() {
     // Lines that are not URLs, so nothing touches the network: short ones (each a task and a
     // result line) and 100 KiB ones (each rejected as too long). The large input is 40 MiB,
@@ -649,13 +465,8 @@ fn memory_does_not_grow_with_the_input() {
         }
         text
     };
-    let (Some(small), Some(large)) = (
-        measured(&["-", "-q"], &input(10, 200)).1,
-        measured(&["-", "-q"], &input(400, 10_000)).1,
-    ) else {
-        eprintln!("note: /usr/bin/time not found; memory growth not checked");
-        return;
-    };
+    let small = measured(&["-", "-q"], &input(10, 200)).1;
+    let large = measured(&["-", "-q"], &input(400, 10_000)).1;
     assert!(
         large < small + 16 * 1024,
         "{small} KiB for 1 MiB of input, {large} KiB for 40 MiB"
@@ -664,7 +475,7 @@ fn memory_does_not_grow_with_the_input() {
 
 #[test]
 fn the_demo_runs_without_internet() {
-    let out = run(fetchall().args(["--demo"]), b"");
+    let out = fetchall().args(["--demo"]).run();
     assert_eq!(
         out.code(),
         Some(1),
@@ -689,31 +500,23 @@ fn the_demo_runs_without_internet() {
 }
 
 #[test]
+#[ignore = "needs python3"]
 fn success_lines_match_the_python_example() {
-    let python_ok = command("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !python_ok {
-        eprintln!("note: python3 not found; the parity test is skipped");
-        return;
-    }
+    require("python3", "--version");
     let server = server();
-    let list = TempFile::new(fixture("good.txt", &server).as_bytes());
+    let list = TempFile::holding(fixture("good.txt", &server));
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join("fixtures/python_example.py");
     let python = {
-        let mut cmd = command("python3");
-        cmd.arg(script).arg(&list.0);
-        thread::spawn(move || run(&mut cmd, b""))
+        let mut cmd = TestCommand::program("python3");
+        cmd.arg(script).arg(list.path());
+        thread::spawn(move || cmd.run())
     };
-    let ours = run(
-        fetchall()
-            .args(["--max-workers", "5", "--timeout", "60"])
-            .arg(&list.0),
-        b"",
-    );
+    let ours = fetchall()
+        .args(["--max-workers", "5", "--timeout", "60"])
+        .arg(list.path())
+        .run();
     let python = python.join().unwrap();
     assert!(python.status.success(), "python: {}", python.stderr);
     assert_eq!(ours.code(), Some(0), "{}", ours.stderr);

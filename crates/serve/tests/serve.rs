@@ -1,5 +1,5 @@
 //! The loopback server seen from a raw TCP client: keep-alive, `Connection: close`, HEAD,
-//! pipelining, garbage, files, and a `Drop` that ends every connection.
+//! pipelining, garbage, and a `Drop` that ends every connection.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

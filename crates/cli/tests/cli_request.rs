@@ -1,55 +1,24 @@
-//! The `fetchall` binary's request and retry options end to end (issue 5, items 1 and 3):
-//! `--retries`, `--method`, `-H`, `--user-agent`, `--accept`, `--max-redirects`, `--insecure`
-//! and the proxy environment variables, over real HTTP to a loopback server, and through a
-//! loopback `CONNECT` proxy started here. The proxy variables reach a child only when a test sets
-//! them.
-
-use std::fs;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::{self, JoinHandle};
+//! The `fetchall` binary's request and retry options end to end: `--retries`, `--method`,
+//! `-H`, `--user-agent`, `--accept`, `--max-redirects`, `--insecure` and the proxy environment
+//! variables, over real HTTP to a loopback server, and through a loopback `CONNECT` proxy
+//! ([`TunnelProxy`]). The proxy variables reach a child only when a test sets them.
 
 use fetchall_serve::OK_BODY;
-use fetchall_serve::testing::{GENEROUS, server, within};
+use fetchall_serve::testing::server;
 
-/// How a child run ended.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+use crate::support::TempFile;
+use crate::support::bin::{Output, fetchall as command};
+use crate::support::proxy::TunnelProxy;
+
+/// Runs `fetchall FILE ARGS`, FILE listing `url` alone, with the environment variables `env`
+/// (and `PATH`) only.
+fn fetchall_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let file = TempFile::holding(format!("{url}\n"));
+    command().envs(env).arg(file.path()).args(args).run()
 }
 
-/// Runs `fetchall FILE ARGS`, FILE listing `url` alone, in an environment of `env` alone (so
-/// no proxy or log setting of the developer's gets in), failing the test if it does not end
-/// within [`GENEROUS`].
-fn fetchall_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, Ordering::Relaxed);
-    let file = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("smoke-fetch-{}-{run}.txt", std::process::id()));
-    fs::write(&file, format!("{url}\n")).expect("write the URL file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetchall"));
-    cmd.env_clear()
-        .envs(env.iter().copied())
-        .arg(&file)
-        .args(args);
-    let output = within(GENEROUS, move || cmd.output().expect("the binary runs"));
-    let _ = fs::remove_file(&file);
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// [`fetchall_env`] with no environment at all.
-fn fetchall(url: &str, args: &[&str]) -> Run {
+/// [`fetchall_env`] with no environment variable but `PATH`.
+fn fetchall(url: &str, args: &[&str]) -> Output {
     fetchall_env(url, args, &[])
 }
 
@@ -64,7 +33,7 @@ fn exception(url: &str, message: &str) -> String {
 }
 
 /// The one JSON line of a run.
-fn json(run: &Run) -> serde_json::Value {
+fn json(run: &Output) -> serde_json::Value {
     serde_json::from_str(run.stdout.trim_end()).expect("one JSON line")
 }
 
@@ -75,7 +44,7 @@ fn retries_end_in_a_page_and_the_json_counts_them() {
     let run = fetchall(&url, &["--retries", "3"]);
     // The success line is the Python example's, retries or not.
     assert_eq!(run.stdout, page(&url, OK_BODY.len()));
-    assert_eq!(run.code, Some(0));
+    assert_eq!(run.code(), Some(0));
 
     let args = ["--retries", "3", "--format", "json"];
     let line = json(&fetchall(&server.url("/flaky/json/2"), &args));
@@ -92,7 +61,7 @@ fn a_failure_after_retries_says_how_many_attempts() {
     let message = "HTTP Error 503: Service Unavailable";
     let after = format!("{message} (after 3 attempts)");
     assert_eq!(run.stdout, exception(&url, &after));
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code(), Some(1));
     assert_eq!(server.requests_for("a"), 3);
 
     // Without --retries the line is exactly as before.
@@ -109,11 +78,11 @@ fn accept_decides_which_statuses_are_pages() {
     let url = server.url("/status/404");
     let run = fetchall(&url, &["--accept", "200-299,404"]);
     assert_eq!(run.stdout, page(&url, "404 Not Found\n".len()));
-    assert_eq!(run.code, Some(0));
+    assert_eq!(run.code(), Some(0));
 
     let run = fetchall(&url, &[]);
     assert_eq!(run.stdout, exception(&url, "HTTP Error 404: Not Found"));
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code(), Some(1));
 }
 
 #[test]
@@ -132,7 +101,7 @@ fn max_redirects_zero_leaves_a_3xx_to_accept() {
 fn headers_user_agent_and_method_reach_the_server() {
     let server = server();
     let url = server.url("/echo");
-    assert_eq!(fetchall(&url, &[]).code, Some(0));
+    assert_eq!(fetchall(&url, &[]).code(), Some(0));
     let head = server.last_echo().expect("echoed").to_ascii_lowercase();
     assert!(head.starts_with("get /echo http/1.1\r\n"), "{head}");
     let agent = format!("user-agent: fetchall/{}\r\n", env!("CARGO_PKG_VERSION"));
@@ -183,7 +152,7 @@ fn malformed_options_are_usage_errors() {
         (&["--max-redirects", "many"], "--max-redirects"),
     ] {
         let run = fetchall(&server.url("/ok"), args);
-        assert_eq!(run.code, Some(2), "{args:?}: {run:?}");
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:?}");
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
         assert!(run.stdout.is_empty());
     }
@@ -195,106 +164,13 @@ fn insecure_warns_once_on_stderr() {
     let server = server();
     let url = server.url("/ok");
     let run = fetchall(&url, &["--insecure", "-q"]);
-    assert_eq!(run.code, Some(0));
+    assert_eq!(run.code(), Some(0));
     let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{}", run.stderr);
     assert!(warnings[0].contains("TLS certificates and host names are not verified"));
 
     let run = fetchall(&url, &["-q"]);
     assert_eq!(run.stderr, "");
-}
-
-/// A `CONNECT` proxy on 127.0.0.1 that tunnels to `target` only, whatever it is asked for, and
-/// sends the test every request head it gets. Dropping it stops accepting.
-struct TunnelProxy {
-    addr: SocketAddr,
-    heads: Receiver<String>,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-/// More connections than any test here makes: the accepting loop is bounded.
-const MAX_TUNNELS: usize = 16;
-
-impl TunnelProxy {
-    fn start(target: SocketAddr) -> TunnelProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let (sender, heads) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let acceptor = thread::spawn(move || {
-            for _ in 0..MAX_TUNNELS {
-                let accepted = listener.accept();
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok((client, _)) = accepted {
-                    let sender = sender.clone();
-                    thread::spawn(move || tunnel(client, target, &sender));
-                }
-            }
-        });
-        TunnelProxy {
-            addr,
-            heads,
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The request heads received so far.
-    fn received(&self) -> Vec<String> {
-        self.heads.try_iter().collect()
-    }
-}
-
-impl Drop for TunnelProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // A connection of our own wakes the blocked accept() to see the flag.
-        if TcpStream::connect(self.addr).is_ok()
-            && let Some(acceptor) = self.acceptor.take()
-        {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-/// Serves one proxy connection: reads the head, reports it, and for a `CONNECT` copies bytes
-/// both ways between the client and `target` until either side closes.
-fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::Result<()> {
-    client.set_read_timeout(Some(GENEROUS))?;
-    let mut from_client = BufReader::new(client.try_clone()?);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") {
-        if from_client.read_line(&mut head)? == 0 {
-            return Ok(());
-        }
-    }
-    let _ = heads.send(head.clone());
-    let mut to_client = client;
-    if !head.starts_with("CONNECT ") {
-        return to_client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
-    }
-    let upstream = TcpStream::connect(target)?;
-    upstream.set_read_timeout(Some(GENEROUS))?;
-    to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
-    let mut from_upstream = upstream.try_clone()?;
-    let back = thread::spawn(move || {
-        let copied = io::copy(&mut from_upstream, &mut to_client);
-        let _ = to_client.shutdown(Shutdown::Write);
-        copied
-    });
-    // Through the BufReader: anything the client sent after the head is in its buffer.
-    let _ = io::copy(&mut from_client, &mut &upstream);
-    let _ = upstream.shutdown(Shutdown::Write);
-    let _ = back.join();
-    Ok(())
 }
 
 #[test]
@@ -325,7 +201,7 @@ fn proxies_come_from_the_environment_as_curl_reads_it() {
         ),
     ] {
         let run = fetchall_env(&url, &[], env);
-        assert_eq!(run.code, Some(0), "{env:?}: {run:?}");
+        assert_eq!(run.code(), Some(0), "{env:?}: {run:?}");
         let heads = proxy.received();
         if proxied {
             assert_eq!(heads.len(), 1, "{env:?}: {heads:?}");
@@ -346,6 +222,6 @@ fn a_socks_proxy_fails_each_url_instead_of_going_around_it() {
     let message = "unusable proxy in all_proxy: 'socks5://127.0.0.1:9' \
                    (only http:// and https:// proxies are supported)";
     assert_eq!(run.stdout, exception(&url, message));
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code(), Some(1));
     assert_eq!(server.connections_accepted(), 0);
 }

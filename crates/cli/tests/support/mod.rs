@@ -1,0 +1,91 @@
+//! What the binary's tests share, in ripgrep's shape (its `tests/util.rs` `TestCommand`): one
+//! runner for the binary ([`bin`]), the loopback servers the tests start besides
+//! [`fetchall_serve::Server`] ([`gate`], [`proxy`]), a terminal ([`tmux`]), scratch files, and
+//! the check that a tool an ignored test needs is installed.
+
+pub(crate) mod bin;
+pub(crate) mod gate;
+pub(crate) mod proxy;
+pub(crate) mod tmux;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Fails the test, saying what to install, unless `program` runs with `version_arg`. For the
+/// tests marked `#[ignore = "needs ..."]`: `.ci/run` installs the tool and runs them with
+/// `--include-ignored`, and a run that asks for them without the tool must fail, not pass.
+///
+/// # Panics
+///
+/// When `program` cannot be run or exits with a failure.
+pub(crate) fn require(program: &str, version_arg: &str) {
+    let works = Command::new(program)
+        .arg(version_arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        works,
+        "this test needs `{program}`, which is not installed (Debian: `apt-get install {}`; \
+         .ci/run installs it)",
+        debian_package(program)
+    );
+}
+
+/// The Debian package that provides `program`.
+fn debian_package(program: &str) -> &str {
+    match program {
+        "/usr/bin/time" => "time",
+        other => other,
+    }
+}
+
+/// A file of our own under the target directory, removed when dropped. Created only when
+/// written to ([`TempFile::holding`] writes at once).
+pub(crate) struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A fresh path ending in `name`; nothing is created yet.
+    pub(crate) fn named(name: &str) -> TempFile {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        TempFile(dir.join(format!("cli-{}-{n}-{name}", std::process::id())))
+    }
+
+    /// A file holding `contents`.
+    pub(crate) fn holding(contents: impl AsRef<[u8]>) -> TempFile {
+        let file = TempFile::named("list.txt");
+        std::fs::write(&file.0, contents).expect("write a scratch file");
+        file
+    }
+
+    /// Its path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Its path as text, for a shell script or an argument list of `&str`.
+    pub(crate) fn path_str(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `urls` one a line.
+pub(crate) fn text(urls: &[String]) -> String {
+    urls.iter().map(|u| format!("{u}\n")).collect()
+}
+
+/// The URL a result line is about: the text between its first two quotes.
+pub(crate) fn url_of(line: &str) -> &str {
+    line.split('\'').nth(1).unwrap_or_default()
+}

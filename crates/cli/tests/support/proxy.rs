@@ -1,0 +1,109 @@
+//! [`TunnelProxy`]: a loopback `CONNECT` proxy, for the tests of the proxy environment
+//! variables.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+
+use fetchall_serve::testing::GENEROUS;
+
+/// A `CONNECT` proxy on 127.0.0.1 that tunnels to `target` only, whatever it is asked for, and
+/// sends the test every request head it gets. Dropping it stops accepting.
+pub(crate) struct TunnelProxy {
+    addr: SocketAddr,
+    heads: Receiver<String>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// More connections than any test makes: the accepting loop is bounded.
+const MAX_TUNNELS: usize = 16;
+
+/// The longest request head read: the reading loop is bounded too.
+const MAX_HEAD: usize = 16 * 1024;
+
+impl TunnelProxy {
+    /// Starts one on a free loopback port, tunnelling to `target`.
+    pub(crate) fn start(target: SocketAddr) -> TunnelProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (sender, heads) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let acceptor = thread::spawn(move || {
+            for _ in 0..MAX_TUNNELS {
+                let accepted = listener.accept();
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok((client, _)) = accepted {
+                    let sender = sender.clone();
+                    thread::spawn(move || tunnel(client, target, &sender));
+                }
+            }
+        });
+        TunnelProxy {
+            addr,
+            heads,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Its URL, for a proxy variable.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request heads received so far.
+    pub(crate) fn received(&self) -> Vec<String> {
+        self.heads.try_iter().collect()
+    }
+}
+
+impl Drop for TunnelProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // A connection of our own wakes the blocked accept() to see the flag.
+        if TcpStream::connect(self.addr).is_ok()
+            && let Some(acceptor) = self.acceptor.take()
+        {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Serves one proxy connection: reads the head, reports it, and for a `CONNECT` copies bytes
+/// both ways between the client and `target` until either side closes.
+fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::Result<()> {
+    client.set_read_timeout(Some(GENEROUS))?;
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
+        if from_client.read_line(&mut head)? == 0 {
+            return Ok(());
+        }
+    }
+    let _ = heads.send(head.clone());
+    let mut to_client = client;
+    if !head.starts_with("CONNECT ") {
+        return to_client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+    }
+    let upstream = TcpStream::connect(target)?;
+    upstream.set_read_timeout(Some(GENEROUS))?;
+    to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    let mut from_upstream = upstream.try_clone()?;
+    let back = thread::spawn(move || {
+        let copied = io::copy(&mut from_upstream, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+        copied
+    });
+    // Through the BufReader: anything the client sent after the head is in its buffer.
+    let _ = io::copy(&mut from_client, &mut &upstream);
+    let _ = upstream.shutdown(Shutdown::Write);
+    let _ = back.join();
+    Ok(())
+}
