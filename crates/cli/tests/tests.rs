@@ -5,5 +5,6 @@
 mod support;
 
 mod cli;
+mod cli_checks;
 mod cli_request;
 mod cli_scheduling;
