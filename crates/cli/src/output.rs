@@ -45,8 +45,9 @@ pub(crate) struct Failure {
     pub(crate) attempts: Option<u32>,
     /// What sort of failure: the JSON's `error_kind`.
     pub(crate) kind: FailureKind,
-    /// What the fetch learnt before it failed (all `None` if it never ran).
-    pub(crate) facts: Facts,
+    /// What the fetch learnt before it failed (all `None` if it never ran). Boxed: most
+    /// failures have none, and a `Result` is as large as its larger side.
+    pub(crate) facts: Box<Facts>,
 }
 
 impl Failure {
@@ -57,7 +58,7 @@ impl Failure {
             status: None,
             attempts: None,
             kind,
-            facts: Facts::default(),
+            facts: Box::default(),
         }
     }
 }
@@ -134,7 +135,7 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
             Some(f.message.as_str()),
             f.attempts,
             Some(f.kind.as_str()),
-            &f.facts,
+            &*f.facts,
         ),
     };
     let t = &outcome.timeline;
@@ -405,7 +406,7 @@ mod tests {
             status: Some(404),
             attempts: Some(1),
             kind: FailureKind::Fetch(ErrorKind::Status),
-            facts: Facts::default(),
+            facts: Box::default(),
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");

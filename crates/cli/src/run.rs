@@ -210,7 +210,7 @@ fn fetcher(args: &Args) -> Arc<FetchFn> {
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
                 kind: FailureKind::Fetch(e.kind()),
-                facts,
+                facts: Box::new(facts),
             }),
         }
     })
@@ -816,7 +816,7 @@ mod tests {
                     status: Some(500),
                     attempts: Some(1),
                     kind: FailureKind::Fetch(fetchall::ErrorKind::Status),
-                    facts: fetchall::Facts::default(),
+                    facts: Box::default(),
                 })
             } else {
                 Ok(Fetched {
