@@ -6,27 +6,7 @@
 //! window of the last few bytes, so a body of any size costs the same few KiB, and nothing of
 //! the body is kept once it is decided.
 //!
-//! # Matches across reads
-//!
-//! A read can end anywhere, in the middle of the very text a check looks for.
-//! - A [text](Pattern::text) is found wherever the reads split it: the window keeps the last
-//!   `len - 1` bytes of the body, the most of it that a match still to come can start in.
-//! - A [regular expression](Pattern::regex) is searched in the window, which keeps the last
-//!   [`REGEX_OVERLAP`] bytes plus a few bytes of context: **a match of at most
-//!   [`REGEX_OVERLAP`] bytes is always found**, however the reads split the body. A longer
-//!   match is found only when it happens to lie within one read and the overlap before it (and
-//!   not in the last few bytes of the read, which are searched with the next one). The
-//!   window's edges are not mistaken for the body's: `\A`, `^` and `$` (without `(?m)`) mean
-//!   the start and the end of the body, and `\b` sees the bytes on both sides of a read's edge.
-//!
-//! # The scan limit
-//!
-//! Only the first [`Checks::scan_limit`] bytes are looked at (default [`DEFAULT_SCAN_LIMIT`]);
-//! the rest of the body is still read and counted. An expected text not found in a body longer
-//! than that fails with the limit in its message (`expected text not found in the first 4 MiB:
-//! 'Welcome'`), since it may come later. A rejected text beyond the limit is not seen, and the
-//! check passes. Scanning also stops early once every check is decided: a rejected text found,
-//! or every expected one found and nothing to reject.
+//! What is found across reads, and what the scan limit means, is in [`Checks`]' docs.
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,7 +22,7 @@ use crate::repr::repr;
 pub const DEFAULT_SCAN_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The longest match of a [regular expression](Pattern::regex) that is always found, wherever
-/// the reads split the body: 4096 bytes (see the [module docs](self)).
+/// the reads split the body: 4096 bytes (see [`Checks`]).
 pub const REGEX_OVERLAP: usize = 4096;
 
 /// Bytes kept on either side of a regex search for its look-around (`\b`, `^`, `$`): one
@@ -228,8 +208,27 @@ impl FromStr for HeaderCheck {
 /// and how much of the body is looked at ([`set_scan_limit`](Checks::set_scan_limit)). A page
 /// that fails one fails with [`FetchError::Check`](super::FetchError::Check).
 ///
-/// The body is searched as it streams: see the [module docs](self) for what is found across
-/// reads, and what the scan limit means.
+/// # Matches across reads
+///
+/// A read can end anywhere, in the middle of the very text a check looks for.
+/// - A [text](Pattern::text) is found wherever the reads split it: the window keeps the last
+///   `len - 1` bytes of the body, the most of it that a match still to come can start in.
+/// - A [regular expression](Pattern::regex) is searched in the window, which keeps the last
+///   [`REGEX_OVERLAP`] bytes plus a few bytes of context: **a match of at most
+///   [`REGEX_OVERLAP`] bytes is always found**, however the reads split the body. A longer
+///   match is found only when it happens to lie within one read and the overlap before it (and
+///   not in the last few bytes of the read, which are searched with the next one). The
+///   window's edges are not mistaken for the body's: `\A`, `^` and `$` (without `(?m)`) mean
+///   the start and the end of the body, and `\b` sees the bytes on both sides of a read's edge.
+///
+/// # The scan limit
+///
+/// Only the first [`Checks::scan_limit`] bytes are looked at (default [`DEFAULT_SCAN_LIMIT`]);
+/// the rest of the body is still read and counted. An expected text not found in a body longer
+/// than that fails with the limit in its message (`expected text not found in the first 4 MiB:
+/// 'Welcome'`), since it may come later. A rejected text beyond the limit is not seen, and the
+/// check passes. Scanning also stops early once every check is decided: a rejected text found,
+/// or every expected one found and nothing to reject.
 ///
 /// # Examples
 ///
