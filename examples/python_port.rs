@@ -36,10 +36,8 @@ use std::io::{self, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use fetchall::{
-    Executor, FetchError, FetchOptions, Fetcher, Proxies, TaskHandle, ThreadPool, as_completed,
-    repr,
-};
+use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Proxies};
+use fetchall::{Executor, TaskHandle, ThreadPool, as_completed, repr};
 use fetchall_serve::Server;
 
 /// The pages standing in for Python's first four URLs: different sizes, different delays.

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::handle::{Task, TaskError, TaskHandle};
+use crate::error::TaskError;
+use crate::handle::TaskHandle;
 
 /// Something that runs closures and hands back [`TaskHandle`]s: Python's `Executor`.
 ///
@@ -39,9 +40,46 @@ pub trait Executor: Sync {
     fn max_workers(&self) -> usize;
 
     /// Cancels every task that is queued and not yet started; returns how many. Their handles
-    /// resolve to [`TaskError::Cancelled`]. Running tasks are not touched. This is the first half
-    /// of Python's `shutdown(cancel_futures=True)`, usable without shutting down (on Ctrl-C, say).
+    /// resolve to [`TaskError::Cancelled`]. Running tasks are not touched, and neither is a task
+    /// a worker is already committed to (see
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now)). This is the first half of
+    /// Python's `shutdown(cancel_futures=True)`, usable without shutting down (on Ctrl-C, say).
     fn cancel_pending(&self) -> usize;
+
+    /// Stops taking tasks, lets the queued ones run, and waits for all of them: Python's
+    /// `executor.shutdown(wait=True)`. Dropping a backend of this crate does the same.
+    ///
+    /// The default drops `self`, which is all an executor whose `Drop` waits needs.
+    fn shutdown(self)
+    where
+        Self: Sized,
+    {
+        drop(self);
+    }
+
+    /// [`cancel_pending`](Self::cancel_pending), then [`shutdown`](Self::shutdown): Python's
+    /// `executor.shutdown(cancel_futures=True)`.
+    #[doc(alias = "cancel_futures")]
+    fn shutdown_now(self)
+    where
+        Self: Sized,
+    {
+        self.cancel_pending();
+        self.shutdown();
+    }
+
+    /// Stops taking tasks and returns at once, leaving running (and queued) tasks to finish on
+    /// threads nobody waits for: Python's `executor.shutdown(wait=False)`. For a program about
+    /// to exit while tasks are stuck in long calls.
+    ///
+    /// The default is [`shutdown`](Self::shutdown), right for an executor that owns no threads
+    /// ([`Sequential`]); the crate's pools override it.
+    fn detach(self)
+    where
+        Self: Sized,
+    {
+        self.shutdown();
+    }
 
     /// Runs `f` on every item and yields the results in input order: Python's
     /// `executor.map(fn, iterable, buffersize=...)`.
@@ -179,7 +217,7 @@ impl Executor for Sequential {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (handle, job) = Task::create(f, None);
+        let (handle, job) = TaskHandle::queued(f, None);
         job.run();
         handle
     }

@@ -1,5 +1,7 @@
 //! The wait-for graph: which thread is blocked waiting on which task, so that a wait that could
-//! never end is refused with [`TaskError::Deadlock`] instead of hanging.
+//! never end is refused (the caller turns [`Stuck`] into
+//! [`TaskError::Deadlock`](crate::TaskError::Deadlock)) instead of hanging. It imports nothing
+//! else of the crate: tasks are seen through [`WaitNode`], pools through [`PoolInfo`].
 //!
 //! Every thread gets a small id. A thread that blocks without a time limit on a task
 //! ([`TaskHandle::join`](crate::TaskHandle::join), [`TaskHandle::result`](crate::TaskHandle::result))
@@ -8,8 +10,8 @@
 //! - a finished task can;
 //! - a running task can if the thread running it can make progress: it is not blocked in such a
 //!   wait, or it waits on a task that can finish;
-//! - a queued task can if some worker of its pool can make progress (or its pool is broken, which
-//!   resolves it at once).
+//! - a queued task can if its pool may still start a thread, or some worker of its pool can make
+//!   progress (or its pool is broken, which resolves it at once).
 //!
 //! A thread met twice on that walk closes a cycle and cannot make progress. Threads blocked in
 //! anything else (a channel, a socket, a timed wait) count as able to progress, so the check never
@@ -23,8 +25,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
-
-use crate::handle::TaskError;
 
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -63,22 +63,30 @@ pub(crate) fn is_worker_of(pool: &Arc<PoolInfo>) -> bool {
     })
 }
 
-/// What the graph knows of one pool: its live workers and whether it is broken.
+/// What the graph knows of one pool: its live workers, how many it may have, and whether it is
+/// broken.
 #[derive(Debug)]
 pub(crate) struct PoolInfo {
     name: String,
-    /// (thread id, thread name) of each worker that is alive.
+    /// (thread id, thread name) of each worker that is alive or about to start.
     workers: Mutex<Vec<(u64, String)>>,
+    max_workers: usize,
     broken: OnceLock<String>,
 }
 
 impl PoolInfo {
-    pub(crate) fn new(name: String, workers: Vec<(u64, String)>) -> Arc<PoolInfo> {
+    pub(crate) fn new(name: String, max_workers: usize) -> Arc<PoolInfo> {
         Arc::new(PoolInfo {
             name,
-            workers: Mutex::new(workers),
+            workers: Mutex::new(Vec::new()),
+            max_workers,
             broken: OnceLock::new(),
         })
+    }
+
+    /// Records a worker that is about to start (or has just started) as thread `id`.
+    pub(crate) fn add_worker(&self, id: u64, name: String) {
+        self.workers().push((id, name));
     }
 
     fn workers(&self) -> MutexGuard<'_, Vec<(u64, String)>> {
@@ -136,6 +144,10 @@ fn graph() -> MutexGuard<'static, HashMap<u64, Waiting>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Why a wait was refused: the chain of threads and tasks that can never move, in words.
+#[derive(Debug)]
+pub(crate) struct Stuck(pub(crate) String);
+
 /// The current thread's entry in the graph while it blocks; removed on drop.
 pub(crate) struct Registration {
     thread: u64,
@@ -146,9 +158,9 @@ impl Registration {
     ///
     /// # Errors
     ///
-    /// [`TaskError::Deadlock`], naming the chain, if the task could never finish while this
-    /// thread waits on it. Nothing is recorded then.
-    pub(crate) fn new(task: Arc<dyn WaitNode>) -> Result<Registration, TaskError> {
+    /// [`Stuck`], naming the chain, if the task could never finish while this thread waits on
+    /// it. Nothing is recorded then.
+    pub(crate) fn new(task: Arc<dyn WaitNode>) -> Result<Registration, Stuck> {
         let thread = current_thread_id();
         let name = thread::current()
             .name()
@@ -167,7 +179,7 @@ impl Registration {
         };
         if let Some(chain) = walk.stuck(&*task) {
             graph.remove(&thread);
-            return Err(TaskError::Deadlock(format!(
+            return Err(Stuck(format!(
                 "{name} would wait on {}",
                 chain.join(", which waits on ")
             )));
@@ -206,9 +218,10 @@ impl Walk<'_> {
                     return None;
                 }
                 let workers: Vec<u64> = pool.workers().iter().map(|(w, _)| *w).collect();
-                // A pool whose workers are still starting (rayon registers them from inside
-                // the threads) has no list yet: assume they will come.
-                if workers.is_empty() {
+                // A pool that may still start a thread (started on demand, or rayon's, which
+                // registers them from inside the threads as they start) is not stuck: the new
+                // thread can take the task.
+                if workers.len() < pool.max_workers {
                     return None;
                 }
                 for worker in &workers {

@@ -8,7 +8,8 @@
 //!
 //! ```no_run
 //! use std::collections::HashMap;
-//! use fetchall::{as_completed, repr, Executor, FetchOptions, Fetcher, ThreadPool};
+//! use fetchall::fetch::{FetchOptions, Fetcher};
+//! use fetchall::{as_completed, repr, Executor, ThreadPool};
 //!
 //! let urls = [
 //!     "http://www.foxnews.com/",
@@ -59,12 +60,14 @@
 //! | `wait(fs, timeout, return_when)` | [`wait`]`(handles, timeout, `[`ReturnWhen`]`)` → [`DoneAndNotDone`] |
 //! | `FIRST_COMPLETED` / `FIRST_EXCEPTION` / `ALL_COMPLETED` | [`ReturnWhen::FirstCompleted`] / [`ReturnWhen::FirstException`] / [`ReturnWhen::AllCompleted`] |
 //! | `executor.map(fn, it, buffersize=n)` | [`Executor::map`], [`Executor::map_buffered`] |
-//! | `shutdown(wait, cancel_futures)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
+//! | `shutdown(wait=True)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
+//! | `shutdown(cancel_futures=True)` | [`ThreadPool::shutdown_now`] |
+//! | `shutdown(wait=False)` | [`ThreadPool::detach`] |
 //! | `CancelledError` / `TimeoutError` | [`TaskError::Cancelled`] / [`TaskError::Timeout`], [`TimeoutError`] |
 //! | exception raised in `fn` | [`TaskError::Panicked`] |
 //! | `RuntimeError` on submit after shutdown | impossible: `shutdown` consumes the pool |
 //! | the two deadlock programs hang | [`TaskError::Deadlock`], or the waiting worker runs the task itself |
-//! | `load_url(url, timeout)` | [`Fetcher::load_url`], with [`FetchOptions::timeout`] a total deadline |
+//! | `load_url(url, timeout)` | [`fetch::Fetcher::load_url`], with [`fetch::FetchOptions::timeout`] a total deadline |
 //! | `'%r' % url` | [`repr`] |
 //!
 //! # Shutdown and panics
@@ -90,7 +93,8 @@
 //!
 //! # Fetching
 //!
-//! [`Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
+//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`; the
+//! pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
 //! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
 //! socket operation, so a server that drips a byte a second can hold it for hours), the body
 //! counted while it streams and never buffered, and errors worded like urllib's.
@@ -103,31 +107,29 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod builder;
+mod error;
 mod executor;
-mod fetch;
+pub mod fetch;
 mod graph;
 mod handle;
 mod pool;
 #[cfg(feature = "rayon")]
 mod rayon_pool;
 mod repr;
+mod sync;
+mod task;
 mod wait;
 
+pub use builder::{Builder, default_workers};
+pub use error::{BuildError, TaskError, TimeoutError};
 pub use executor::{Executor, Map, Sequential};
-pub use fetch::{
-    CheckFailure, Checks, DEFAULT_MAX_REDIRECTS, DEFAULT_SCAN_LIMIT, DEFAULT_TIMEOUT,
-    DEFAULT_USER_AGENT, DNS_TTL, ErrorKind, Facts, FetchError, FetchOptions, Fetcher, HeaderCheck,
-    Method, Page, ParseStatusRangesError, Pattern, PatternError, Phase, Proxies, REGEX_OVERLAP,
-    RETRY_BASE_DELAY, RETRY_MAX_DELAY, StatusRanges, Transfer, load_url,
-};
-pub use handle::{TaskError, TaskHandle};
-pub use pool::{BuildError, Builder, ThreadPool, default_workers};
+pub use handle::TaskHandle;
+pub use pool::ThreadPool;
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;
 pub use repr::repr;
-pub use wait::{
-    AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, TimeoutError, as_completed, wait,
-};
+pub use wait::{AsCompleted, AsCompletedTimeout, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -1,277 +1,39 @@
-//! The hand-written fixed-size thread pool: [`ThreadPool`], its [`Builder`], and the worker loop.
+//! The hand-written thread pool: [`ThreadPool`], [`Builder::build`], and the worker loop.
 //!
 //! The queue is a `VecDeque` of task references behind one `Mutex`, with two `Condvar`s: workers
 //! sleep on `work` while it is empty, and submitters sleep on `space` while a bounded queue is
 //! full. Each side counts its sleepers, so the other side only pays for a wake-up syscall when
 //! somebody is actually asleep. A worker holds the lock only to take a task, never to run one.
+//!
+//! Threads start on demand, as CPython's `_adjust_thread_count` starts them: a submitted task
+//! that no worker is on its way to take, and no sleeping worker can be woken for, starts a new
+//! thread (up to `max_workers`), which runs that task first and then serves the queue. A
+//! thread the system refuses leaves the task to the threads already started, if any.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
+use crate::builder::{Builder, Config, broken_message, run_initializer};
+use crate::error::{BuildError, TaskError};
 use crate::executor::Executor;
 use crate::graph::{self, PoolInfo};
-use crate::handle::{JobRef, Task, TaskError, TaskHandle, panic_message};
-
-/// An initializer, with its error already turned into text.
-type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync + 'static>;
-
-/// Python 3.8+'s default `max_workers`: `min(32, os.cpu_count() + 4)`, with
-/// [`std::thread::available_parallelism`] for the CPU count (1 if it cannot be read).
-///
-/// # Examples
-///
-/// ```
-/// let n = fetchall::default_workers();
-/// assert!((5..=32).contains(&n));
-/// ```
-pub fn default_workers() -> usize {
-    let cpus = thread::available_parallelism().map_or(1, usize::from);
-    (cpus + 4).min(32)
-}
-
-/// Why [`Builder::build`] could not make a pool.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// `num_threads(0)`: Python raises `ValueError("max_workers must be greater than 0")`.
-    ZeroWorkers,
-    /// `queue_bound(0)`: a queue that can hold nothing would block every submit.
-    ZeroQueueBound,
-    /// The operating system refused to start a worker thread.
-    Spawn(std::io::Error),
-    /// The rayon backend could not be built.
-    #[cfg(feature = "rayon")]
-    Rayon(rayon::ThreadPoolBuildError),
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::ZeroWorkers => f.write_str("max_workers must be greater than 0"),
-            BuildError::ZeroQueueBound => f.write_str("queue bound must be greater than 0"),
-            BuildError::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
-            #[cfg(feature = "rayon")]
-            BuildError::Rayon(e) => write!(f, "could not build the rayon pool: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BuildError::Spawn(e) => Some(e),
-            #[cfg(feature = "rayon")]
-            BuildError::Rayon(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// Configures a [`ThreadPool`] (or, with feature `rayon`, a `RayonPool`): Python's
-/// `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)`, plus a queue bound.
-///
-/// # Examples
-///
-/// ```
-/// use fetchall::{Executor, ThreadPool};
-///
-/// let pool = ThreadPool::builder()
-///     .num_threads(2)
-///     .thread_name_prefix("fetch")
-///     .build()?;
-/// let name = pool.submit(|| std::thread::current().name().map(str::to_owned));
-/// assert!(name.join().unwrap().unwrap().starts_with("fetch_"));
-/// # Ok::<(), fetchall::BuildError>(())
-/// ```
-#[derive(Clone, Default)]
-pub struct Builder {
-    num_threads: Option<usize>,
-    prefix: Option<String>,
-    initializer: Option<Initializer>,
-    queue_bound: Option<usize>,
-}
-
-static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
+use crate::handle::TaskHandle;
+use crate::task::JobRef;
 
 impl Builder {
-    /// A builder with Python's defaults.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// The number of worker threads: Python's `max_workers`. Defaults to [`default_workers`].
-    pub fn num_threads(mut self, n: usize) -> Builder {
-        self.num_threads = Some(n);
-        self
-    }
-
-    /// Names workers `{prefix}_{i}`, `i` counting from 0: Python's `thread_name_prefix`.
-    /// Without it they are `ThreadPoolExecutor-{n}_{i}`, `n` counting pools, as in Python.
-    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
-        self.prefix = Some(prefix.into());
-        self
-    }
-
-    /// Runs `init` once at the start of each worker thread: Python's `initializer`.
-    ///
-    /// If it returns an error or panics, the pool is *broken*: every task still queued and every
-    /// later submit resolves to [`TaskError::BrokenPool`], as Python's `BrokenThreadPool`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fetchall::{Executor, TaskError, ThreadPool};
-    ///
-    /// let pool = ThreadPool::builder()
-    ///     .num_threads(1)
-    ///     .initializer(|| Err("no database"))
-    ///     .build()?;
-    /// let task = pool.submit(|| 1);
-    /// assert!(matches!(task.join(), Err(TaskError::BrokenPool(why)) if why.contains("no database")));
-    /// # Ok::<(), fetchall::BuildError>(())
-    /// ```
-    pub fn initializer<F, E>(mut self, init: F) -> Builder
-    where
-        F: Fn() -> Result<(), E> + Send + Sync + 'static,
-        E: fmt::Display,
-    {
-        self.initializer = Some(Arc::new(move || init().map_err(|e| e.to_string())));
-        self
-    }
-
-    /// Makes [`submit`](Executor::submit) block while `bound` tasks are queued (not counting
-    /// running ones): back-pressure, so that a producer of millions of tasks runs in constant
-    /// memory. Without it the queue is unbounded, as in Python.
-    ///
-    /// A worker of the pool that submits to its own full queue runs the task itself instead of
-    /// blocking (Java's `CallerRunsPolicy`), since every worker blocking there would deadlock.
-    pub fn queue_bound(mut self, bound: usize) -> Builder {
-        self.queue_bound = Some(bound);
-        self
-    }
-
-    /// Starts the pool.
+    /// Starts a [`ThreadPool`] with these settings.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroWorkers`] for `num_threads(0)`, [`BuildError::ZeroQueueBound`] for
-    /// `queue_bound(0)`, [`BuildError::Spawn`] if a thread cannot be started.
+    /// As [`Builder`]'s settings say: [`BuildError::ZeroWorkers`] for `num_threads(0)`,
+    /// [`BuildError::ZeroQueueBound`] for `queue_bound(0)`, [`BuildError::NulInName`] for a
+    /// prefix with a NUL byte. No thread starts here: they start as tasks arrive, and a thread
+    /// the system refuses is never a panic (see [`TaskError::Spawn`]).
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        let config = self.validate()?;
-        let shared = Arc::new(Shared {
-            info: config.info.clone(),
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                closed: false,
-                idle: 0,
-                idle_notified: 0,
-                spinning: 0,
-                blocked: 0,
-                blocked_notified: 0,
-            }),
-            work: Condvar::new(),
-            space: Condvar::new(),
-            bound: self.queue_bound,
-        });
-        let mut workers = Vec::with_capacity(config.threads.len());
-        for (id, name) in config.threads {
-            let for_worker = shared.clone();
-            let init = self.initializer.clone();
-            let spawned = thread::Builder::new()
-                .name(name)
-                .spawn(move || worker_loop(id, &for_worker, init.as_ref()));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    // Stop the workers already started before reporting.
-                    drop(ThreadPool {
-                        shared,
-                        workers,
-                        num_threads: 0,
-                    });
-                    return Err(BuildError::Spawn(e));
-                }
-            }
-        }
-        let num_threads = workers.len();
-        Ok(ThreadPool {
-            shared,
-            workers,
-            num_threads,
-        })
+        Ok(ThreadPool::start(self.into_config()?))
     }
-
-    /// Checks the settings and names the threads; shared with the rayon backend.
-    pub(crate) fn validate(&self) -> Result<Config, BuildError> {
-        let n = self.num_threads.unwrap_or_else(default_workers);
-        if n == 0 {
-            return Err(BuildError::ZeroWorkers);
-        }
-        if self.queue_bound == Some(0) {
-            return Err(BuildError::ZeroQueueBound);
-        }
-        let prefix = self.prefix.clone().unwrap_or_else(|| {
-            format!(
-                "ThreadPoolExecutor-{}",
-                NEXT_POOL.fetch_add(1, Ordering::Relaxed)
-            )
-        });
-        let threads: Vec<(u64, String)> = (0..n)
-            .map(|i| (graph::new_thread_id(), format!("{prefix}_{i}")))
-            .collect();
-        Ok(Config {
-            info: PoolInfo::new(prefix, threads.clone()),
-            threads,
-        })
-    }
-
-    #[cfg(feature = "rayon")]
-    pub(crate) fn initializer_fn(&self) -> Option<Initializer> {
-        self.initializer.clone()
-    }
-
-    #[cfg(feature = "rayon")]
-    pub(crate) fn bound(&self) -> Option<usize> {
-        self.queue_bound
-    }
-}
-
-/// A validated [`Builder`]: the pool's graph entry and each worker's (id, name).
-pub(crate) struct Config {
-    pub(crate) info: Arc<PoolInfo>,
-    pub(crate) threads: Vec<(u64, String)>,
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("num_threads", &self.num_threads)
-            .field("thread_name_prefix", &self.prefix)
-            .field("initializer", &self.initializer.is_some())
-            .field("queue_bound", &self.queue_bound)
-            .finish()
-    }
-}
-
-/// Runs the initializer on a new worker; `Err(why)` if it failed or panicked.
-pub(crate) fn run_initializer(init: Option<&Initializer>) -> Result<(), String> {
-    let Some(init) = init else { return Ok(()) };
-    match panic::catch_unwind(AssertUnwindSafe(|| init())) {
-        Ok(result) => result,
-        Err(payload) => Err(format!(
-            "initializer panicked: {}",
-            panic_message(&*payload)
-        )),
-    }
-}
-
-/// The message every task of a broken pool gets, worded after Python's.
-pub(crate) fn broken_message(why: &str) -> String {
-    format!("a worker initializer failed, the pool is not usable anymore: {why}")
 }
 
 /// How many times an idle worker yields and looks at the queue again before it sleeps. A worker
@@ -282,6 +44,8 @@ const SPIN_ROUNDS: u32 = 16;
 struct Queue {
     jobs: VecDeque<JobRef>,
     closed: bool,
+    /// Worker threads started, or being started, and not failed to start.
+    threads: usize,
     /// Workers asleep on `work`.
     idle: usize,
     /// Of those, how many were notified and have not woken up yet: a wake-up is only sent while
@@ -298,6 +62,7 @@ struct Queue {
 
 struct Shared {
     info: Arc<PoolInfo>,
+    config: Config,
     queue: Mutex<Queue>,
     work: Condvar,
     space: Condvar,
@@ -310,10 +75,16 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes every queued task out; the caller resolves them after the lock is released.
-    fn drain(&self) -> Vec<JobRef> {
+    /// Takes queued tasks out, all of them, or with [`Drain::Unclaimed`] those behind the ones
+    /// a worker is already on its way to take; the caller resolves them after the lock is
+    /// released.
+    fn drain(&self, which: Drain) -> Vec<JobRef> {
         let mut q = self.lock();
-        let jobs: Vec<JobRef> = q.jobs.drain(..).collect();
+        let keep = match which {
+            Drain::All => 0,
+            Drain::Unclaimed => (q.spinning + q.idle_notified).min(q.jobs.len()),
+        };
+        let jobs: Vec<JobRef> = q.jobs.drain(keep..).collect();
         if q.blocked > 0 {
             self.space.notify_all();
         }
@@ -328,17 +99,29 @@ impl Shared {
     }
 }
 
-fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
+/// A new worker's first task, handed over by the submit that started it. Kept apart from the
+/// thread's closure so that the submitter can take the task back if the thread never starts.
+type FirstJob = Arc<Mutex<Option<JobRef>>>;
+
+fn take_first(first: &FirstJob) -> Option<JobRef> {
+    first.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+fn worker_loop(id: u64, shared: &Shared, first: &FirstJob) {
     graph::enter_worker(id, &shared.info);
-    if let Err(why) = run_initializer(init) {
+    if let Err(why) = run_initializer(shared.config.initializer.as_ref()) {
         let why = broken_message(&why);
         tracing::error!(thread = ?thread::current().name(), "{why}");
         shared.info.set_broken(why.clone());
         shared.info.remove_worker(id);
-        for job in shared.drain() {
+        let queued = shared.drain(Drain::All);
+        for job in take_first(first).into_iter().chain(queued) {
             job.abandon(TaskError::BrokenPool(why.clone()));
         }
         return;
+    }
+    if let Some(job) = take_first(first) {
+        job.run();
     }
     // A blocked submitter is woken once the queue is down to half the bound, not at every free
     // slot, so it refills a batch per wake-up instead of ping-ponging with the workers.
@@ -427,7 +210,8 @@ fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
 ///
 /// Dropping the pool is Python's `with ThreadPoolExecutor() as executor:` block ending: it stops
 /// taking tasks, lets every queued task run, and joins every worker, so no thread outlives it.
-/// [`shutdown`](Self::shutdown) gives Python's `wait` and `cancel_futures` choices.
+/// [`shutdown`](Self::shutdown) does the same explicitly, [`shutdown_now`](Self::shutdown_now)
+/// cancels the queued tasks first, and [`detach`](Self::detach) does not wait.
 ///
 /// # Panic handling
 ///
@@ -436,17 +220,19 @@ fn worker_loop(id: u64, shared: &Shared, init: Option<&Initializer>) {
 /// printed to stderr as usual unless the program installs a quieter hook.
 pub struct ThreadPool {
     shared: Arc<Shared>,
-    workers: Vec<thread::JoinHandle<()>>,
-    num_threads: usize,
+    /// Every worker started, in start order (the `i` of its name is its index here).
+    workers: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// The stack size of each new worker thread; `None` for std's default.
+    stack_size: Option<usize>,
 }
 
 impl ThreadPool {
-    /// Starts a pool of `num_threads` workers with default names and no initializer.
+    /// Makes a pool of at most `num_threads` workers with default names and no initializer.
+    /// Threads start as tasks arrive, so a large `num_threads` costs nothing until it is used.
     ///
     /// # Panics
     ///
-    /// If `num_threads` is 0, or a thread cannot be started; use [`ThreadPool::builder`] to get
-    /// an error instead.
+    /// If `num_threads` is 0; use [`ThreadPool::builder`] to get an error instead.
     pub fn new(num_threads: usize) -> ThreadPool {
         match Builder::new().num_threads(num_threads).build() {
             Ok(pool) => pool,
@@ -459,14 +245,149 @@ impl ThreadPool {
         Builder::new()
     }
 
-    /// Shuts the pool down: Python's `executor.shutdown(wait, cancel_futures)`.
+    fn start(config: Config) -> ThreadPool {
+        let info = PoolInfo::new(config.prefix.clone(), config.max_workers);
+        let stack_size = config.stack_size;
+        let bound = config.queue_bound;
+        ThreadPool {
+            shared: Arc::new(Shared {
+                info,
+                config,
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    closed: false,
+                    threads: 0,
+                    idle: 0,
+                    idle_notified: 0,
+                    spinning: 0,
+                    blocked: 0,
+                    blocked_notified: 0,
+                }),
+                work: Condvar::new(),
+                space: Condvar::new(),
+                bound,
+            }),
+            workers: Mutex::new(Vec::new()),
+            stack_size,
+        }
+    }
+
+    /// Starts a worker whose first task is `job`; the caller has counted it in `threads`.
     ///
-    /// No task can be submitted afterwards, since this consumes the pool. With `cancel_futures`,
-    /// tasks still queued are cancelled (their handles resolve to [`TaskError::Cancelled`]);
-    /// otherwise they still run. With `wait`, this returns once every worker has exited; without
-    /// it, it returns at once and the workers exit by themselves when the queue is empty.
-    /// Dropping the pool is `shutdown(true, false)`. Called from one of the pool's own workers,
-    /// it does not wait for that worker (which would wait on itself).
+    /// Threads are started one at a time (under the `workers` lock), so their names number them
+    /// in start order with no gaps. If the system refuses the thread, the pool goes on with the
+    /// threads it has: `job` joins the queue for them, or, when there are none, resolves to
+    /// [`TaskError::Spawn`].
+    fn start_worker(&self, job: JobRef) {
+        let shared = &self.shared;
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        let (id, name) = (
+            graph::new_thread_id(),
+            shared.config.thread_name(workers.len()),
+        );
+        shared.info.add_worker(id, name.clone());
+        let first: FirstJob = Arc::new(Mutex::new(Some(job)));
+        let (for_worker, first_for_worker) = (shared.clone(), first.clone());
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(bytes) = self.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        match builder.spawn(move || worker_loop(id, &for_worker, &first_for_worker)) {
+            Ok(handle) => workers.push(handle),
+            Err(e) => {
+                drop(workers);
+                shared.info.remove_worker(id);
+                let Some(job) = take_first(&first) else {
+                    return;
+                };
+                let mut q = shared.lock();
+                q.threads -= 1;
+                // Checked under the queue lock, as in `submit`.
+                if let Some(why) = shared.info.broken() {
+                    drop(q);
+                    job.abandon(TaskError::BrokenPool(why));
+                } else if q.threads > 0 {
+                    // The threads the pool has take the task when one comes free.
+                    tracing::warn!(
+                        "could not start a worker thread, using the {} started: {e}",
+                        q.threads
+                    );
+                    q.jobs.push_back(job);
+                    let wake = q.idle > q.idle_notified;
+                    if wake {
+                        q.idle_notified += 1;
+                    }
+                    drop(q);
+                    if wake {
+                        shared.work.notify_one();
+                    }
+                } else {
+                    drop(q);
+                    tracing::error!("could not start a worker thread: {e}");
+                    job.abandon(TaskError::Spawn(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// How many worker threads have been started so far: at most
+    /// [`max_workers`](Executor::max_workers), and no more than the tasks ever submitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(100_000);
+    /// assert_eq!(pool.started_threads(), 0);
+    /// for i in 0..5 {
+    ///     assert_eq!(pool.submit(move || i).join(), Ok(i));
+    /// }
+    /// assert!((1..=5).contains(&pool.started_threads()));
+    /// ```
+    pub fn started_threads(&self) -> usize {
+        self.workers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Shuts the pool down and waits: Python's `executor.shutdown(wait=True)`, and what dropping
+    /// the pool does (the end of Python's `with` block).
+    ///
+    /// No task can be submitted afterwards, since this consumes the pool. Tasks still queued
+    /// run; this returns once every worker has exited. Called from one of the pool's own
+    /// workers, it does not wait for that worker (which would wait on itself).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let queued: Vec<_> = (0..10).map(|i| pool.submit(move || i)).collect();
+    /// pool.shutdown();
+    /// assert!(queued.iter().all(|h| h.is_finished()));
+    /// ```
+    pub fn shutdown(mut self) {
+        self.stop(Stop::Wait);
+    }
+
+    /// Cancels the tasks still queued, then shuts down and waits for the running ones: Python's
+    /// `executor.shutdown(wait=True, cancel_futures=True)`.
+    ///
+    /// The cancelled tasks' handles resolve to [`TaskError::Cancelled`].
+    ///
+    /// # Which tasks count as running
+    ///
+    /// A task runs, and is not cancelled here, once a worker is committed to it: a thread that
+    /// [`submit`](Executor::submit) started for it (which holds it from the start), or a worker
+    /// that `submit` woke for it, or that was already on its way to the queue, and that has not
+    /// reached it yet. So, as in CPython, the first tasks submitted to a pool with free capacity
+    /// are running by the time `submit` returns, and shutting down right after does not cancel
+    /// them; only the tasks behind them, which wait for a busy worker, are cancelled.
+    /// [`TaskHandle::cancel`] is Python's `future.cancel()` and still succeeds on such a task
+    /// until the worker claims it: it reports the state of the task, not of the queue.
     ///
     /// # Examples
     ///
@@ -475,39 +396,64 @@ impl ThreadPool {
     /// use fetchall::{Executor, TaskError, ThreadPool};
     ///
     /// let pool = ThreadPool::new(1);
-    /// let (release, gate) = mpsc::channel::<()>();
     /// let (started_tx, started) = mpsc::channel();
-    /// let running = pool.submit(move || { started_tx.send(()).unwrap(); gate.recv().is_ok() });
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     gate.recv().is_ok()
+    /// });
     /// started.recv().unwrap();
     /// let queued = pool.submit(|| 2);
-    /// // Cancel what is queued, and return without waiting for the running task.
-    /// pool.shutdown(false, true);
+    /// // Let the running task end only once the queued one is cancelled.
+    /// queued.add_done_callback(move |_| release.send(()).unwrap());
+    /// pool.shutdown_now();
+    /// assert_eq!(running.join(), Ok(true));
     /// assert_eq!(queued.join(), Err(TaskError::Cancelled));
+    /// ```
+    #[doc(alias = "cancel_futures")]
+    pub fn shutdown_now(mut self) {
+        self.cancel_pending();
+        self.stop(Stop::Wait);
+    }
+
+    /// Shuts the pool down without waiting: Python's `executor.shutdown(wait=False)`.
+    ///
+    /// Returns at once. Queued tasks still run (call [`cancel_pending`](Executor::cancel_pending)
+    /// first to spare them), and the workers exit by themselves once the queue is empty; they are
+    /// not joined, so they may outlive the pool. This is how a program that is about to exit
+    /// leaves tasks stuck in long calls behind instead of waiting for them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let running = pool.submit(move || gate.recv().is_ok());
+    /// pool.detach(); // returns although the task is blocked
     /// release.send(()).unwrap();
     /// assert_eq!(running.join(), Ok(true));
     /// ```
-    pub fn shutdown(mut self, wait: bool, cancel_futures: bool) {
-        if cancel_futures {
-            self.cancel_pending();
-        }
-        self.shutdown_inner(wait);
+    pub fn detach(mut self) {
+        self.stop(Stop::Detach);
     }
 
-    fn shutdown_inner(&mut self, wait: bool) {
+    fn stop(&mut self, how: Stop) {
         self.shared.close();
         let me = thread::current().id();
-        for worker in self.workers.drain(..) {
-            if wait && worker.thread().id() != me {
+        let workers = self
+            .workers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for worker in workers.drain(..) {
+            if how == Stop::Wait && worker.thread().id() != me {
                 // A worker cannot panic (tasks' panics are caught), and there is nothing to do
                 // about one that did while shutting down; Drop must not panic.
                 let _ = worker.join();
             }
         }
-    }
-
-    /// The number of worker threads the pool was built with.
-    pub fn num_threads(&self) -> usize {
-        self.num_threads
     }
 }
 
@@ -518,7 +464,7 @@ impl Executor for ThreadPool {
         T: Send + 'static,
     {
         let shared = &*self.shared;
-        let (handle, job) = Task::create(f, Some(shared.info.clone()));
+        let (handle, job) = TaskHandle::queued(f, Some(shared.info.clone()));
         let mut q = shared.lock();
         if let Some(bound) = shared.bound {
             while q.jobs.len() >= bound && !q.closed {
@@ -540,12 +486,20 @@ impl Executor for ThreadPool {
             job.abandon(TaskError::BrokenPool(why));
             return handle;
         }
+        // The task needs a taker if the queued tasks already match the workers on their way to
+        // the queue (spinning, or notified and not yet awake). Then wake a sleeper if there is
+        // one, or else start a thread if the pool may: every queued task has a taker, so no
+        // worker sleeps while a task waits, nobody is woken twice, and an idle worker is always
+        // used before a new thread starts. At `max_workers` the task waits for a busy worker.
+        let needs_taker = q.jobs.len() >= q.spinning + q.idle_notified;
+        if needs_taker && q.idle == q.idle_notified && q.threads < shared.config.max_workers {
+            q.threads += 1;
+            drop(q);
+            self.start_worker(job);
+            return handle;
+        }
         q.jobs.push_back(job);
-        // Wake a sleeper only if the queued tasks outnumber the workers already on their way
-        // to the queue (spinning, or notified and not yet awake): every queued task then has a
-        // taker, so no worker sleeps while a task waits, and nobody is woken twice.
-        let on_the_way = q.spinning + q.idle_notified;
-        let wake = q.idle > q.idle_notified && q.jobs.len() > on_the_way;
+        let wake = needs_taker && q.idle > q.idle_notified;
         if wake {
             q.idle_notified += 1;
         }
@@ -557,11 +511,25 @@ impl Executor for ThreadPool {
     }
 
     fn max_workers(&self) -> usize {
-        self.num_threads
+        self.shared.config.max_workers
     }
 
+    fn shutdown(self) {
+        ThreadPool::shutdown(self);
+    }
+
+    fn shutdown_now(self) {
+        ThreadPool::shutdown_now(self);
+    }
+
+    fn detach(self) {
+        ThreadPool::detach(self);
+    }
+
+    /// Cancels the queued tasks that no worker is committed to yet; see
+    /// [`ThreadPool::shutdown_now`] for which count as running.
     fn cancel_pending(&self) -> usize {
-        let jobs = self.shared.drain();
+        let jobs = self.shared.drain(Drain::Unclaimed);
         jobs.into_iter()
             .map(|job| job.abandon(TaskError::Cancelled))
             .filter(|&cancelled| cancelled)
@@ -571,15 +539,60 @@ impl Executor for ThreadPool {
 
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.shutdown_inner(true);
+        self.stop(Stop::Wait);
     }
+}
+
+/// Which queued tasks [`Shared::drain`] takes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Every one (the pool is broken).
+    All,
+    /// Those no worker is on its way to take (cancelling).
+    Unclaimed,
+}
+
+/// Whether stopping the pool joins its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Wait,
+    Detach,
 }
 
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
-            .field("num_threads", &self.num_threads)
+            .field("max_workers", &self.shared.config.max_workers)
+            .field("started_threads", &self.started_threads())
             .field("queued", &self.shared.lock().jobs.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn a_pool_that_cannot_start_more_threads_goes_on_with_those_it_has() {
+        let mut pool = ThreadPool::new(3);
+        let (open, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        let held = pool.submit(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().is_ok()
+        });
+        started.recv().unwrap();
+        // From now on the system refuses every new thread.
+        pool.stack_size = Some(1 << 60);
+        let waits = pool.submit(|| 1);
+        assert!(!waits.is_finished(), "queued for the thread the pool has");
+        open.send(()).unwrap();
+        assert_eq!(held.join(), Ok(true));
+        assert_eq!(waits.join(), Ok(1));
+        assert_eq!(pool.submit(|| 2).join(), Ok(2));
+        assert_eq!(pool.started_threads(), 1);
     }
 }

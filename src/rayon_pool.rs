@@ -11,10 +11,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::builder::{Builder, broken_message, run_initializer};
+use crate::error::{BuildError, TaskError};
 use crate::executor::Executor;
 use crate::graph::{self, PoolInfo};
-use crate::handle::{Task, TaskError, TaskHandle};
-use crate::pool::{BuildError, Builder, broken_message, run_initializer};
+use crate::handle::TaskHandle;
 
 /// Tasks submitted and not finished, split into queued and running.
 #[derive(Debug, Default)]
@@ -57,14 +58,15 @@ impl Tracker {
 }
 
 /// A [`rayon::ThreadPool`] behind the [`Executor`] interface, for comparison with
-/// [`ThreadPool`](crate::ThreadPool). Built with the same [`Builder`].
+/// [`ThreadPool`](crate::ThreadPool). Built with the same [`Builder`], finished with
+/// [`Builder::build_rayon`] (`RayonPool::builder()` is gone: its `build` made a `ThreadPool`).
 ///
 /// # Examples
 ///
 /// ```
-/// use fetchall::{Executor, RayonPool};
+/// use fetchall::{Builder, Executor};
 ///
-/// let pool = RayonPool::builder().num_threads(2).build_rayon()?;
+/// let pool = Builder::new().num_threads(2).build_rayon()?;
 /// assert_eq!(pool.submit(|| 2 + 2).join(), Ok(4));
 /// # Ok::<(), fetchall::BuildError>(())
 /// ```
@@ -90,11 +92,6 @@ pub struct RayonPool {
 }
 
 impl RayonPool {
-    /// A [`Builder`]; finish it with [`Builder::build_rayon`].
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
     /// Starts a rayon pool of `num_threads` threads with default names.
     ///
     /// # Panics
@@ -107,13 +104,24 @@ impl RayonPool {
         }
     }
 
-    /// Waits until every submitted task has finished (cancelling the queued ones first with
-    /// `cancel_futures`), then drops the rayon pool; `wait == false` returns without waiting.
-    pub fn shutdown(mut self, wait: bool, cancel_futures: bool) {
-        if cancel_futures {
-            self.cancel_pending();
-        }
-        self.wait_on_drop = wait;
+    /// Waits until every submitted task has finished, then drops the rayon pool: Python's
+    /// `executor.shutdown(wait=True)`, and what dropping it does.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    /// Cancels the tasks rayon has not started (see
+    /// [`cancel_pending`](Executor::cancel_pending)), then [`shutdown`](Self::shutdown).
+    #[doc(alias = "cancel_futures")]
+    pub fn shutdown_now(self) {
+        self.cancel_pending();
+        drop(self);
+    }
+
+    /// Returns at once without waiting for the submitted tasks: Python's
+    /// `executor.shutdown(wait=False)`. rayon's threads finish them and then exit.
+    pub fn detach(mut self) {
+        self.wait_on_drop = false;
     }
 
     fn wait_idle(&self) {
@@ -139,20 +147,26 @@ impl Builder {
     ///
     /// As [`Builder::build`], or [`BuildError::Rayon`] if rayon cannot start its threads.
     pub fn build_rayon(self) -> Result<RayonPool, BuildError> {
-        let config = self.validate()?;
-        let num_threads = config.threads.len();
-        let names: Vec<String> = config.threads.iter().map(|(_, n)| n.clone()).collect();
-        let ids: Vec<u64> = config.threads.iter().map(|(id, _)| *id).collect();
-        let info = config.info;
+        let config = self.into_config()?;
+        let num_threads = config.max_workers;
+        let info = PoolInfo::new(config.prefix.clone(), num_threads);
         let start_info = info.clone();
-        let init = self.initializer_fn();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(num_threads)
-            .thread_name(move |i| names.get(i).cloned().unwrap_or_default())
+        let init = config.initializer.clone();
+        let config_bound = config.queue_bound;
+        let names = Arc::new(config);
+        let mut builder = rayon::ThreadPoolBuilder::new().num_threads(num_threads);
+        if let Some(bytes) = names.stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        let pool = builder
+            .thread_name({
+                let names = names.clone();
+                move |i| names.thread_name(i)
+            })
             .start_handler(move |i| {
-                if let Some(id) = ids.get(i) {
-                    graph::enter_worker(*id, &start_info);
-                }
+                let id = graph::new_thread_id();
+                start_info.add_worker(id, names.thread_name(i));
+                graph::enter_worker(id, &start_info);
                 if let Err(why) = run_initializer(init.as_ref()) {
                     let why = broken_message(&why);
                     tracing::error!("{why}");
@@ -165,7 +179,7 @@ impl Builder {
             pool,
             info,
             tracker: Arc::default(),
-            bound: self.bound(),
+            bound: config_bound,
             num_threads,
             wait_on_drop: true,
         })
@@ -178,7 +192,7 @@ impl Executor for RayonPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (handle, job) = Task::create(f, Some(self.info.clone()));
+        let (handle, job) = TaskHandle::queued(f, Some(self.info.clone()));
         if let Some(why) = self.info.broken() {
             job.abandon(TaskError::BrokenPool(why));
             return handle;
@@ -214,6 +228,18 @@ impl Executor for RayonPool {
 
     fn max_workers(&self) -> usize {
         self.num_threads
+    }
+
+    fn shutdown(self) {
+        RayonPool::shutdown(self);
+    }
+
+    fn shutdown_now(self) {
+        RayonPool::shutdown_now(self);
+    }
+
+    fn detach(self) {
+        RayonPool::detach(self);
     }
 
     /// Cancels the tasks rayon has not started yet. Their handles resolve to

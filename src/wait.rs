@@ -1,115 +1,17 @@
 //! Waiting on many tasks at once: [`as_completed`] and [`wait`], Python's
 //! `concurrent.futures.as_completed` and `concurrent.futures.wait`.
 //!
-//! Both rest on one [`Notifier`]: a queue of slot numbers plus a `Condvar`. Each handle is put in
-//! a slot and its task is told "when you finish, push my slot". The task does that under its own
-//! lock if it is still running (so it pushes later, exactly once), or at once if it has already
-//! finished; either way no completion is lost or told twice. The waiting thread pops slots in
-//! the order they were pushed, which is completion order.
+//! Both rest on one `Notifier` (in `sync.rs`): a queue of slot numbers plus a `Condvar`, which
+//! each task pushes its slot to when it finishes, so the waiting thread sees completion order.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::mem;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::handle::{TaskHandle, deadline_after};
-
-/// Completed slots, in completion order.
-#[derive(Debug, Default)]
-pub(crate) struct Notifier {
-    ready: Mutex<Ready>,
-    cond: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct Ready {
-    slots: VecDeque<usize>,
-    /// The consumer is blocked on `cond`: only then is a futex wake worth its syscall.
-    waiting: bool,
-}
-
-impl Notifier {
-    fn lock(&self) -> MutexGuard<'_, Ready> {
-        // Only plain data is touched under this lock.
-        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Called by a finishing task: `slot` is done.
-    pub(crate) fn push(&self, slot: usize) {
-        let mut ready = self.lock();
-        ready.slots.push_back(slot);
-        // The consumer set `waiting` under this lock and went to sleep in the same step
-        // (`Condvar::wait` releases the lock atomically), so it is asleep now. Clear the flag
-        // so that pushes made before it wakes do not pay for more wake-ups, and notify after
-        // unlocking so that it does not wake into a held lock.
-        let wake = mem::take(&mut ready.waiting);
-        drop(ready);
-        if wake {
-            self.cond.notify_one();
-        }
-    }
-
-    /// Moves every done slot into `into` (which must be empty), waiting until there is at least
-    /// one or `deadline` passes (forever if `None`); `false` on time-out. Taking them all in one
-    /// lock, by swapping the queues, costs the consumer one lock per batch instead of per task.
-    fn take_all(&self, into: &mut VecDeque<usize>, deadline: Option<Instant>) -> bool {
-        let mut ready = self.lock();
-        while ready.slots.is_empty() {
-            ready.waiting = true;
-            ready = match deadline {
-                None => self
-                    .cond
-                    .wait(ready)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        ready.waiting = false;
-                        return false;
-                    }
-                    self.cond
-                        .wait_timeout(ready, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            ready.waiting = false;
-        }
-        mem::swap(&mut ready.slots, into);
-        true
-    }
-
-    /// Like [`take_all`](Self::take_all), without waiting.
-    fn try_take_all(&self, into: &mut VecDeque<usize>) {
-        let mut ready = self.lock();
-        if !ready.slots.is_empty() {
-            mem::swap(&mut ready.slots, into);
-        }
-    }
-}
-
-/// A wait on several tasks ran out of time: Python's `TimeoutError` from `as_completed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeoutError {
-    /// How many tasks had not finished.
-    pub unfinished: usize,
-    /// How many tasks were waited on in all.
-    pub total: usize,
-}
-
-impl fmt::Display for TimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Python: "%d (of %d) futures unfinished".
-        write!(
-            f,
-            "{} (of {}) tasks unfinished",
-            self.unfinished, self.total
-        )
-    }
-}
-
-impl std::error::Error for TimeoutError {}
+use crate::error::TimeoutError;
+use crate::handle::TaskHandle;
+use crate::sync::{Notifier, deadline_after};
 
 /// Yields task handles as their tasks finish: Python's `concurrent.futures.as_completed`.
 ///
@@ -187,12 +89,11 @@ impl<T: Send + 'static> AsCompleted<T> {
                 self.slots.len() - 1
             }
         };
-        let task = handle.task().clone();
-        self.slots[slot] = Some(handle);
         self.pending += 1;
         self.total += 1;
         // After the handle is in its slot: the push may come at once, from this thread.
-        task.add_listener(self.notifier.clone(), slot);
+        let handle = self.slots[slot].insert(handle);
+        handle.add_listener(self.notifier.clone(), slot);
     }
 
     /// How many handles have not been yielded yet.

@@ -75,7 +75,7 @@ fn wait_on_future_ends_on_every_backend() {
 #[cfg(feature = "rayon")]
 mod rayon {
     use super::*;
-    use fetchall::RayonPool;
+    use fetchall::{Builder, RayonPool};
 
     #[test]
     fn rayon_pool_keeps_the_contract() {
@@ -85,7 +85,7 @@ mod rayon {
     #[test]
     fn rayon_pool_names_threads_and_runs_wait_on_future() {
         within(GENEROUS, || {
-            let pool = RayonPool::builder()
+            let pool = Builder::new()
                 .num_threads(1)
                 .thread_name_prefix("ray")
                 .build_rayon()
@@ -99,7 +99,7 @@ mod rayon {
     #[test]
     fn rayon_pool_broken_by_its_initializer() {
         within(GENEROUS, || {
-            let pool = RayonPool::builder()
+            let pool = Builder::new()
                 .num_threads(1)
                 .initializer(|| Err("nope"))
                 .build_rayon()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fetchall::{
+use fetchall::fetch::{
     CheckFailure, ErrorKind, FetchError, FetchOptions, Fetcher, HeaderCheck, Pattern, Proxies,
 };
 use fetchall_serve::testing::{GENEROUS, refused_addr, server, within};

@@ -169,3 +169,22 @@ fn waiting_across_workers_without_a_cycle_is_not_a_deadlock() {
     });
     assert_eq!(result, Ok(Ok(1)));
 }
+
+#[test]
+fn a_pool_that_may_still_start_a_thread_is_not_stuck() {
+    // As above, but P may have two workers and has started one: the task queued on P gets a
+    // thread of its own, so the chain ends with the value instead of a deadlock report.
+    let result = within(GENEROUS, || {
+        let p = Arc::new(ThreadPool::new(2));
+        let q = Arc::new(ThreadPool::new(1));
+        let (p2, q2) = (p.clone(), q.clone());
+        let on_p = p.submit(move || {
+            let p3 = p2.clone();
+            let on_q = q2.submit(move || p3.submit(|| "starts").join());
+            on_q.join()
+        });
+        let result = on_p.join();
+        (result, p.started_threads())
+    });
+    assert_eq!(result, (Ok(Ok(Ok("starts"))), 2));
+}

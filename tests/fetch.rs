@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{GENEROUS, fetcher, refused_addr, server, within};
-use fetchall::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
+use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
 use fetchall_serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
 use ureq::http::HeaderValue;
 
@@ -297,6 +297,40 @@ fn invalid_urls_fail_without_contacting_anything() {
 }
 
 #[test]
+fn a_url_of_48_kib_is_sent_whole() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/long?{}",
+        listener.local_addr().expect("addr"),
+        "q".repeat(48 * 1024)
+    );
+    // A server that reads the request head line by line, however long, and reports its size.
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(&stream);
+        let mut head = 0;
+        let mut line = String::new();
+        while line != "\r\n" {
+            line.clear();
+            let read = reader.read_line(&mut line).expect("read the head");
+            assert!(read > 0, "the head ended early");
+            head += read;
+        }
+        (&stream)
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .expect("respond");
+        head
+    });
+    let page = within(GENEROUS, move || ok_fetcher().load_url(&url)).expect("fetched");
+    assert_eq!(page.bytes, 2);
+    let head = server.join().expect("server thread");
+    assert!(head > 48 * 1024, "head of {head} bytes");
+}
+
+#[test]
 fn a_host_name_resolves() {
     let server = server();
     let url = format!("http://localhost:{}/ok", server.addr().port());
@@ -356,7 +390,7 @@ fn fetchers_pages_errors_and_servers_cross_threads() {
     shareable::<fetchall_serve::Server>();
 }
 
-// Retries, status rules, request options and proxies (issue 5, items 1 and 3). These fetchers
+// Retries, status rules, request options and proxies. These fetchers
 // ignore the environment's proxy variables: `Proxies::none()` unless a test sets its own.
 
 /// A fetcher with `change` applied to otherwise default options, and no proxy.

@@ -12,7 +12,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::{GENEROUS, arrives_soon, gate, within};
-use fetchall::{BuildError, Executor, TaskError, TaskHandle, ThreadPool, default_workers};
+use fetchall::{
+    BuildError, Executor, TaskError, TaskHandle, ThreadPool, as_completed, default_workers,
+};
 
 fn current_name() -> String {
     thread::current().name().unwrap_or_default().to_owned()
@@ -47,6 +49,15 @@ fn zero_workers_is_an_error() {
     assert_eq!(err.to_string(), "max_workers must be greater than 0");
     let err = ThreadPool::builder().queue_bound(0).build().unwrap_err();
     assert!(matches!(err, BuildError::ZeroQueueBound));
+}
+
+#[test]
+fn a_prefix_with_a_nul_byte_is_an_error_not_a_panic() {
+    let err = ThreadPool::builder()
+        .thread_name_prefix("bad\0name")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::NulInName), "{err}");
 }
 
 #[test]
@@ -356,7 +367,7 @@ fn shutdown_waits_for_queued_tasks_to_run() {
     within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         open.send(()).unwrap();
-        pool.shutdown(true, false);
+        pool.shutdown();
         assert_eq!(running.join(), Ok(true));
         let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
         assert_eq!(values, [Ok(0), Ok(1), Ok(2)]);
@@ -364,13 +375,13 @@ fn shutdown_waits_for_queued_tasks_to_run() {
 }
 
 #[test]
-fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones() {
+fn shutdown_now_cancels_queued_tasks_and_waits_for_running_ones() {
     within(GENEROUS, || {
         let (pool, open, running, queued) = held_pool();
         // Open the gate only once the last queued task is resolved, i.e. by the cancellation
         // inside shutdown, so the worker cannot reach the queued tasks first.
         queued[2].add_done_callback(move |_| open.send(()).unwrap());
-        pool.shutdown(true, true);
+        pool.shutdown_now();
         assert_eq!(running.join(), Ok(true));
         let values: Vec<_> = queued.into_iter().map(TaskHandle::join).collect();
         assert_eq!(values, vec![Err(TaskError::Cancelled); 3]);
@@ -378,12 +389,12 @@ fn shutdown_with_cancel_futures_cancels_queued_tasks_and_waits_for_running_ones(
 }
 
 #[test]
-fn shutdown_without_wait_returns_while_tasks_run() {
+fn detach_returns_while_tasks_run() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(1);
         let (open, running) = hold_worker(&pool);
         let queued = pool.submit(|| "still runs");
-        pool.shutdown(false, false); // must not wait for the gated task
+        pool.detach(); // must not wait for the gated task
         open.send(()).unwrap();
         assert_eq!(running.join(), Ok(true));
         assert_eq!(queued.join(), Ok("still runs"));
@@ -420,10 +431,13 @@ fn no_thread_outlives_its_pool() {
             .build()
             .unwrap();
         let handles: Vec<_> = (0..100).map(|i| pool.submit(move || i * 2)).collect();
+        // Threads start on demand: between one and four of them ran the 100 tasks.
+        let started = pool.started_threads();
+        assert!((1..=4).contains(&started), "{started}");
         drop(pool);
-        // Drop has joined every worker, so all four have already signalled: no waiting here.
+        // Drop has joined every worker, so all have already signalled: no waiting here.
         let gone: BTreeSet<String> = exited.try_iter().collect();
-        let expected: BTreeSet<String> = (0..4).map(|i| format!("gone_{i}")).collect();
+        let expected: BTreeSet<String> = (0..started).map(|i| format!("gone_{i}")).collect();
         assert_eq!(gone, expected);
         // And every queued task ran before the workers left.
         let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
@@ -502,5 +516,211 @@ fn no_worker_sleeps_while_a_task_waits_in_the_queue() {
                 .count();
             assert!(leaders <= 1, "round {round}");
         }
+    });
+}
+
+/// Submits `n` tasks that each report their thread's name and then wait at one shared barrier
+/// with the test, so that none of them finishes (or frees its worker) before all have started.
+fn all_at_once(pool: &ThreadPool, n: usize) -> (Arc<Barrier>, Vec<TaskHandle<String>>) {
+    let everyone = Arc::new(Barrier::new(n + 1));
+    let handles = (0..n)
+        .map(|_| {
+            let everyone = everyone.clone();
+            pool.submit(move || {
+                everyone.wait();
+                current_name()
+            })
+        })
+        .collect();
+    (everyone, handles)
+}
+
+#[test]
+fn threads_start_on_demand_so_a_huge_pool_with_five_tasks_starts_five() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(100_000);
+        assert_eq!(pool.started_threads(), 0, "no thread before the first task");
+        let (everyone, handles) = all_at_once(&pool, 5);
+        everyone.wait();
+        assert_eq!(pool.started_threads(), 5);
+        assert_eq!(pool.max_workers(), 100_000);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn usize_max_workers_is_fine() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(usize::MAX);
+        let results: Vec<_> = pool
+            .map(|i: u32| i + 1, 0..10)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(results, (1..=10).collect::<Vec<_>>());
+        assert!((1..=10).contains(&pool.started_threads()));
+    });
+}
+
+#[test]
+fn no_more_threads_than_max_workers_however_many_tasks_wait() {
+    // CPython's test_saturation: 15 tasks per worker, all blocked, start exactly max_workers.
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(4);
+        let (open, wait_here) = gate();
+        let wait_here = Arc::new(Mutex::new(wait_here));
+        let (started_tx, started) = mpsc::channel();
+        let handles: Vec<_> = (0..60)
+            .map(|_| {
+                let (wait_here, started_tx) = (wait_here.clone(), started_tx.clone());
+                pool.submit(move || {
+                    started_tx.send(()).unwrap();
+                    // Each task waits until the gate is dropped.
+                    let _ = wait_here.lock().unwrap().recv();
+                })
+            })
+            .collect();
+        // Four tasks are running (one per worker); the other 56 wait in the queue.
+        for _ in 0..4 {
+            started.recv().unwrap();
+        }
+        assert_eq!(pool.started_threads(), 4);
+        drop(open);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(pool.started_threads(), 4);
+    });
+}
+
+#[test]
+fn an_idle_thread_is_reused_before_a_new_one_starts() {
+    // CPython's test_idle_thread_reuse, a hundred times over. Only one task exists at a time,
+    // so a new thread starts only while every started one is still on its way back from its
+    // last task (it has published the result, and not yet reached the queue): a window of a
+    // few instructions that a loaded machine can stretch, so allow a few, never one per task.
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(100);
+        for i in 0..100 {
+            assert_eq!(pool.submit(move || i * 2).join(), Ok(i * 2));
+        }
+        let started = pool.started_threads();
+        assert!(
+            (1..=10).contains(&started),
+            "{started} threads for 100 tasks in a row"
+        );
+    });
+}
+
+#[test]
+fn threads_are_numbered_in_start_order() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::builder()
+            .num_threads(3)
+            .thread_name_prefix("order")
+            .build()
+            .unwrap();
+        // Each task holds its worker, so each submit starts the next thread: the k-th task
+        // runs on the k-th thread started.
+        let (names_tx, names) = mpsc::channel();
+        let mut gates = Vec::new();
+        for k in 0..3 {
+            let (open, wait_here) = gate();
+            let names_tx = names_tx.clone();
+            pool.submit(move || {
+                names_tx.send(current_name()).unwrap();
+                let _ = wait_here.recv();
+            });
+            assert_eq!(names.recv().unwrap(), format!("order_{k}"));
+            gates.push(open);
+        }
+        assert_eq!(pool.started_threads(), 3);
+    });
+}
+
+#[test]
+fn a_thread_that_cannot_start_is_an_error_for_its_task_and_never_a_hang() {
+    within(GENEROUS, || {
+        // No system gives a thread an exabyte of stack: every start fails.
+        let pool = ThreadPool::builder()
+            .num_threads(4)
+            .stack_size(1 << 60)
+            .build()
+            .unwrap();
+        let handles: Vec<_> = (0..3).map(|i| pool.submit(move || i)).collect();
+        for handle in as_completed(handles) {
+            match handle.join() {
+                Err(TaskError::Spawn(why)) => assert!(!why.is_empty()),
+                other => panic!("expected a Spawn error, got {other:?}"),
+            }
+        }
+        assert_eq!(pool.started_threads(), 0);
+        let err = pool.submit(|| 1).join().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("could not start a worker thread: "),
+            "{err}"
+        );
+    });
+}
+
+/// CPython's test_cancel_futures: submit 50 tasks to a two-worker pool and shut down at once
+/// with cancel_futures. The tasks a worker was committed to when `submit` returned run (at most
+/// two: each worker then stays in its task), the `cancelled` behind them are cancelled, and none
+/// does both. Returns how many were cancelled.
+fn cancel_futures_on(pool: ThreadPool) -> usize {
+    let (open, wait_here) = gate();
+    let wait_here = Arc::new(Mutex::new(wait_here));
+    let ran: Arc<Vec<AtomicUsize>> = Arc::new((0..50).map(|_| AtomicUsize::new(0)).collect());
+    let fs: Vec<_> = (0..50)
+        .map(|i| {
+            let (wait_here, ran) = (wait_here.clone(), ran.clone());
+            pool.submit(move || {
+                ran[i].fetch_add(1, Ordering::SeqCst);
+                // Hold the worker until the gate is dropped: no worker comes back for more.
+                let _ = wait_here.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    // The last task is cancelled inside shutdown_now; only then may the running ones end.
+    let mut open = Some(open);
+    fs[49].add_done_callback(move |_| drop(open.take()));
+    pool.shutdown_now();
+    let cancelled = fs.iter().filter(|f| f.is_cancelled()).count();
+    assert!(cancelled >= 48, "{cancelled} cancelled");
+    for (i, f) in fs.into_iter().enumerate() {
+        let runs = ran[i].load(Ordering::SeqCst);
+        match f.join() {
+            Ok(()) => assert_eq!(runs, 1, "task {i} finished, so it ran once"),
+            Err(TaskError::Cancelled) => assert_eq!(runs, 0, "task {i} was cancelled and ran"),
+            Err(e) => panic!("task {i}: {e}"),
+        }
+    }
+    cancelled
+}
+
+#[test]
+fn shutdown_now_keeps_the_tasks_started_threads_were_given() {
+    // A fresh pool starts a thread for each of the first two tasks and hands the task over:
+    // exactly those two run.
+    let cancelled = within(GENEROUS, || cancel_futures_on(ThreadPool::new(2)));
+    assert_eq!(cancelled, 48);
+}
+
+#[test]
+fn shutdown_now_keeps_the_tasks_woken_workers_are_on_their_way_to() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(2);
+        // Start both threads, then let them go idle (yielding or asleep): the next two submits
+        // are for them, and they may not have reached the queue when shutdown_now runs. (A
+        // worker still on its way back from its warm-up task when the submits come is not
+        // committed to anything, so this one can only say "at most two ran".)
+        let (everyone, warm) = all_at_once(&pool, 2);
+        everyone.wait();
+        for handle in warm {
+            handle.join().unwrap();
+        }
+        cancel_futures_on(pool);
     });
 }

@@ -34,14 +34,14 @@ const CONTEXT: usize = 4;
 /// # Examples
 ///
 /// ```
-/// use fetchall::Pattern;
+/// use fetchall::fetch::Pattern;
 ///
 /// let text = Pattern::text("Welcome");
 /// assert_eq!(text.as_str(), "Welcome");
 /// let regex = Pattern::regex(r"(?i)welcome\s+back")?;
 /// assert!(regex.is_regex());
 /// assert!(Pattern::regex("(unclosed").is_err());
-/// # Ok::<(), fetchall::PatternError>(())
+/// # Ok::<(), fetchall::fetch::PatternError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Pattern {
@@ -135,13 +135,13 @@ impl std::error::Error for PatternError {}
 /// # Examples
 ///
 /// ```
-/// use fetchall::HeaderCheck;
+/// use fetchall::fetch::HeaderCheck;
 ///
 /// let check: HeaderCheck = "Content-Type: ^application/json".parse()?;
 /// assert_eq!(check.name(), "content-type");
 /// assert_eq!(check.pattern().as_str(), "^application/json");
 /// assert!("no colon".parse::<HeaderCheck>().is_err());
-/// # Ok::<(), fetchall::PatternError>(())
+/// # Ok::<(), fetchall::fetch::PatternError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct HeaderCheck {
@@ -233,7 +233,7 @@ impl FromStr for HeaderCheck {
 /// # Examples
 ///
 /// ```
-/// use fetchall::{Checks, FetchOptions, Pattern};
+/// use fetchall::fetch::{Checks, FetchOptions, Pattern};
 ///
 /// let mut options = FetchOptions::default();
 /// options.checks
@@ -243,7 +243,7 @@ impl FromStr for HeaderCheck {
 ///     .set_scan_limit(1 << 20);
 /// assert!(!options.checks.is_empty());
 /// assert!(Checks::default().is_empty());
-/// # Ok::<(), fetchall::PatternError>(())
+/// # Ok::<(), fetchall::fetch::PatternError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Checks {

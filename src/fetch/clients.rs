@@ -3,16 +3,15 @@
 //!
 //! ureq keeps an agent's idle connections in one pool behind one `Mutex`, and probes a pooled
 //! connection for liveness (three system calls, see `socket.rs`) while it holds that lock. With
-//! 50 workers on one agent the lock was contended on most requests: for 1,000-byte bodies the
-//! client spent a quarter of its CPU time on it, and the run took 1.65 times as long
-//! (`BENCHMARKS.md`, "HTTP benchmarks").
+//! many workers on one agent the lock was contended on most requests, and small bodies took
+//! much longer to fetch (`BENCHMARKS.md`, "HTTP benchmarks", has the figures).
 //!
 //! So a request borrows a whole agent, taken from the idle ones kept for its host, and gives it
 //! back when it is done. Each agent keeps at most [`CONNECTIONS_PER_AGENT`] idle connections in
 //! its own pool, which no other thread touches while the agent is borrowed. The lock here is held
 //! only to pop and push an agent, never over a system call: agents pushed out of the cache are
 //! dropped (and their connections closed) after it is released. All agents share one connector
-//! chain ([`PhaseConnector`]) and one resolver cache.
+//! chain (`transport.rs`) and one resolver cache (`resolver.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -21,12 +20,26 @@ use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::http::uri::{Authority, Scheme};
+use ureq::tls::TlsConfig;
 
-use super::{CachingResolver, PhaseConnector};
+use super::FetchOptions;
+use super::resolver::CachingResolver;
+use super::transport::PhaseConnector;
 
 /// Idle connections one agent keeps: the one its last request ended on, and one more for a
 /// redirect to another scheme or host (`http` to `https`, say) on the way.
-pub(super) const CONNECTIONS_PER_AGENT: usize = 2;
+const CONNECTIONS_PER_AGENT: usize = 2;
+
+/// Each connection's input buffer. ureq's default, 128 KiB, is exactly glibc's threshold for
+/// serving an allocation with its own `mmap`, and the kernel's copy into a buffer placed that way
+/// costs much more CPU than the copy into one from the heap (`BENCHMARKS.md`, "HTTP benchmarks").
+/// 96 KiB stays on the heap and still holds the largest response head ureq accepts (64 KiB).
+const INPUT_BUFFER: usize = 96 * 1024;
+
+/// Each connection's output buffer, which must hold the whole request head (ureq fails a larger
+/// one with `OutputOverflow`): 64 KiB, like the largest response head, where ureq's default is
+/// 128 KiB. Every connection touches all of it, so 50 connections keep 3 MiB less.
+pub(super) const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// Where an agent's last request went: the scheme and `host:port`.
 type HostKey = (Scheme, Authority);
@@ -43,20 +56,16 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    /// `config` is every agent's; `max_idle` and `max_idle_per_host` bound the agents kept
-    /// between requests, in total and per host.
-    pub(super) fn new(
-        config: Config,
-        connector: PhaseConnector,
-        max_idle: usize,
-        max_idle_per_host: usize,
-    ) -> Clients {
+    /// The agents for a fetcher with `options`: every agent gets the same configuration, and
+    /// `max_idle_connections` and `max_idle_connections_per_host` bound the agents kept between
+    /// requests, in total and per host.
+    pub(super) fn new(options: &FetchOptions) -> Clients {
         Clients {
-            config,
-            connector,
+            config: agent_config(options),
+            connector: PhaseConnector::new(),
             resolver: CachingResolver::default(),
-            max_idle,
-            max_idle_per_host,
+            max_idle: options.max_idle_connections,
+            max_idle_per_host: options.max_idle_connections_per_host,
             idle: Mutex::new(Idle::default()),
         }
     }
@@ -89,6 +98,38 @@ impl Clients {
         // Nothing that can panic runs while this lock is held.
         self.idle.lock().unwrap()
     }
+}
+
+/// The configuration of every agent: the whole timeout as its deadline, no redirect or status
+/// errors of ureq's own, and buffers sized for the heap.
+fn agent_config(options: &FetchOptions) -> Config {
+    let mut config = Agent::config_builder()
+        .timeout_global(Some(options.timeout))
+        // Status and redirect errors are made here, with the reason phrase and the 3xx code
+        // that ureq's own errors leave out.
+        .http_status_as_error(false)
+        .max_redirects(options.max_redirects)
+        .max_redirects_will_error(false)
+        // For `Facts::redirects`.
+        .save_redirect_history(true)
+        // Per agent: a request borrows a whole agent.
+        .max_idle_connections(CONNECTIONS_PER_AGENT)
+        .max_idle_connections_per_host(1)
+        .input_buffer_size(INPUT_BUFFER)
+        .output_buffer_size(OUTPUT_BUFFER)
+        // ureq would read one proxy for every scheme from the environment; `Proxies` picks
+        // one per request instead (see `Fetcher::send`).
+        .proxy(None)
+        .tls_config(
+            TlsConfig::builder()
+                .disable_verification(options.insecure)
+                .build(),
+        );
+    if let Ok(user_agent) = options.user_agent.to_str() {
+        // Only for a proxy's CONNECT: the requests themselves carry the fetcher's headers.
+        config = config.user_agent(user_agent);
+    }
+    config.build()
 }
 
 fn host_key(uri: &Uri) -> Option<HostKey> {

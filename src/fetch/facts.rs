@@ -10,10 +10,10 @@
 //! called it, and one thread makes one request at a time. The record is reset when a request
 //! starts and read when it ends, so nothing carries over from one URL to the next.
 //!
-//! [`CachingResolver`]: super::CachingResolver
-//! [`PhaseConnector`]: super::PhaseConnector
+//! [`CachingResolver`]: super::resolver::CachingResolver
+//! [`PhaseConnector`]: super::transport::PhaseConnector
 //! [`SocketConnector`]: super::socket::SocketConnector
-//! [`ExchangeTransport`]: super::ExchangeTransport
+//! [`ExchangeTransport`]: super::transport::ExchangeTransport
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -2,9 +2,9 @@
 //! must not depend on the wording of a message.
 
 use std::fmt;
-use std::io;
 
-use super::{FetchError, is_connect_error};
+use super::FetchError;
+use super::classify::{SocketFailure, socket_failure};
 
 /// What sort of failure a [`FetchError`] is, from [`FetchError::kind`]. Its
 /// [`as_str`](ErrorKind::as_str) name is stable: the JSON output's `error_kind`.
@@ -12,7 +12,7 @@ use super::{FetchError, is_connect_error};
 /// # Examples
 ///
 /// ```
-/// use fetchall::{ErrorKind, FetchError};
+/// use fetchall::fetch::{ErrorKind, FetchError};
 ///
 /// let e = FetchError::Status { code: 503 };
 /// assert_eq!(e.kind(), ErrorKind::Status);
@@ -87,7 +87,7 @@ impl FetchError {
     /// # Examples
     ///
     /// ```
-    /// use fetchall::{ErrorKind, FetchError};
+    /// use fetchall::fetch::{ErrorKind, FetchError};
     ///
     /// let retried = FetchError::Retried {
     ///     attempts: 3,
@@ -105,9 +105,11 @@ impl FetchError {
             FetchError::TooManyRedirects { .. } => ErrorKind::Redirects,
             FetchError::Timeout { .. } => ErrorKind::Timeout,
             FetchError::Resolve(_) => ErrorKind::Dns,
-            FetchError::Io(e) if is_connect_error(e) => ErrorKind::Connect,
-            FetchError::Io(e) if is_closed(e) => ErrorKind::Closed,
-            FetchError::Io(_) => ErrorKind::Io,
+            FetchError::Io(e) => match socket_failure(e.kind()) {
+                SocketFailure::Unreachable => ErrorKind::Connect,
+                SocketFailure::Lost => ErrorKind::Closed,
+                SocketFailure::Again | SocketFailure::Other => ErrorKind::Io,
+            },
             FetchError::RemoteClosed | FetchError::IncompleteRead { .. } => ErrorKind::Closed,
             FetchError::Tls(_) => ErrorKind::Tls,
             FetchError::BadResponse(_) => ErrorKind::Protocol,
@@ -119,20 +121,10 @@ impl FetchError {
     }
 }
 
-/// The socket errors of a connection that the other end ended.
-fn is_closed(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::time::Duration;
 
     #[test]
@@ -174,7 +166,7 @@ mod tests {
             ),
             (
                 FetchError::Timeout {
-                    phase: super::super::Phase::Body,
+                    phase: crate::fetch::Phase::Body,
                     bytes: 0,
                     elapsed: Duration::ZERO,
                 },

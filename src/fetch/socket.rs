@@ -1,9 +1,9 @@
 //! The TCP transport under every fetch: ureq's own, without the system calls it spends on each
 //! request over a kept-alive connection.
 //!
-//! Measured with `strace -f -c` over 5,000 small requests on 50 workers
-//! (`BENCHMARKS.md`, "HTTP benchmarks"), ureq's `TcpTransport` made 11 system calls per request where two
-//! (one `sendto`, one `recvfrom`) do the work:
+//! Per kept-alive request, ureq's `TcpTransport` makes many more system calls than the two (one
+//! `sendto`, one `recvfrom`) that do the work (`BENCHMARKS.md`, "HTTP benchmarks", has the
+//! `strace` counts). Two habits cost them:
 //! - **a liveness probe when the connection goes back to the pool, and another when it is taken
 //!   out**, each `ioctl(FIONBIO)`, `recvfrom` (`EAGAIN`), `ioctl(FIONBIO)`. Only the second is
 //!   kept: it sees everything the first would have seen (stray bytes after a body stay unread in
@@ -25,6 +25,8 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
     Transport,
 };
+
+use super::classify::{SocketFailure, socket_failure};
 
 /// Below this much time left, a socket timeout is set to exactly the time left.
 const EXACT_BELOW: Duration = Duration::from_millis(100);
@@ -173,10 +175,7 @@ impl Transport for Socket {
 /// A socket call that ended without failing: the socket timeout, which is kept at or below the
 /// deadline and is checked against it next, or a signal.
 fn is_retry(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+    socket_failure(e.kind()) == SocketFailure::Again
 }
 
 /// `true` if the socket has nothing to read and is not closed: an idle keep-alive connection the

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use fetchall::{FetchOptions, Fetcher, Proxies};
+use fetchall::fetch::{FetchOptions, Fetcher, Proxies};
 pub(crate) use fetchall_serve::Server;
 pub(crate) use fetchall_serve::testing::{GENEROUS, arrives_soon, refused_addr, server, within};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use fetchall::{HeaderCheck, Method, Pattern, StatusRanges};
+use fetchall::fetch::{HeaderCheck, Method, Pattern, StatusRanges};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
 
@@ -89,7 +89,7 @@ pub(crate) struct Args {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 
     /// The User-Agent header
-    #[arg(long, value_name = "TEXT", default_value = fetchall::DEFAULT_USER_AGENT)]
+    #[arg(long, value_name = "TEXT", default_value = fetchall::fetch::DEFAULT_USER_AGENT)]
     pub(crate) user_agent: HeaderValue,
 
     /// Statuses that count as success: codes and ranges such as 200-299,304,404. Any other is
@@ -98,7 +98,7 @@ pub(crate) struct Args {
     pub(crate) accept: StatusRanges,
 
     /// Redirects to follow; 0 follows none, and a 3xx is then a status like any other
-    #[arg(long, value_name = "N", default_value_t = fetchall::DEFAULT_MAX_REDIRECTS)]
+    #[arg(long, value_name = "N", default_value_t = fetchall::fetch::DEFAULT_MAX_REDIRECTS)]
     pub(crate) max_redirects: u32,
 
     /// Do not verify TLS certificates or host names (prints a warning)
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(args.scan_limit, 512 * 1024);
         assert_eq!(args.slow, Some(Duration::from_millis(2500)));
         let defaults = parse(&["-"]).unwrap();
-        assert_eq!(defaults.scan_limit, fetchall::DEFAULT_SCAN_LIMIT);
+        assert_eq!(defaults.scan_limit, fetchall::fetch::DEFAULT_SCAN_LIMIT);
         assert_eq!(defaults.slow, None);
         assert!(defaults.expect.is_empty() && defaults.expect_header.is_empty());
     }

@@ -5,7 +5,8 @@
 //! below against what Python prints. Only the main thread calls these and writes the result, so
 //! lines never interleave.
 
-use fetchall::{ErrorKind, Facts, repr};
+use fetchall::fetch::{ErrorKind, Facts};
+use fetchall::repr;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub(crate) struct Fetched {
     pub(crate) bytes: u64,
     /// The final response's status code.
     pub(crate) status: u16,
-    /// Attempts made ([`fetchall::Page::attempts`]): more than 1 after retries.
+    /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
     /// The final URL, the connection, the phase times ([`fetchall::Fetcher::fetch`]).
     pub(crate) facts: Facts,
@@ -40,7 +41,7 @@ pub(crate) struct Failure {
     pub(crate) message: String,
     /// The HTTP status, when the server answered with an error status.
     pub(crate) status: Option<u16>,
-    /// Attempts made, when the fetch ran to its end ([`fetchall::FetchError::attempts`]; 0: none
+    /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
     /// What sort of failure: the JSON's `error_kind`.

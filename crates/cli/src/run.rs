@@ -24,10 +24,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fetchall::{
-    AsCompleted, BuildError, Executor, FetchOptions, Fetcher, Pattern, Proxies, Sequential,
-    TaskError, TaskHandle, ThreadPool,
-};
+use fetchall::fetch::{FetchOptions, Fetcher, Pattern, Proxies};
+use fetchall::{AsCompleted, BuildError, Executor, Sequential, TaskError, TaskHandle, ThreadPool};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Args, Backend, Format};
@@ -41,7 +39,7 @@ use crate::output::{
 use crate::progress::{Counts, Progress, StatusLine};
 use crate::shard::Shard;
 
-/// Fetches one URL: the real one wraps [`fetchall::Fetcher`], tests pass stand-ins.
+/// Fetches one URL: the real one wraps [`fetchall::fetch::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
 
 /// Tasks queued per worker by the executor's bounded queue.
@@ -165,8 +163,11 @@ where
         End::Interrupted | End::BrokenPipe | End::Output(_)
     ) {
         // Dropping the pool would join its workers, which may be stuck in fetches for up to the
-        // timeout. The process is about to exit, which ends them; leave the pool be.
-        std::mem::forget(executor);
+        // timeout. The process is about to exit, which ends them: detach the pool instead. (An
+        // installed Ctrl-C handler holds the other reference, which is never dropped.)
+        if let Ok(executor) = Arc::try_unwrap(executor) {
+            executor.detach();
+        }
     }
     Ok(report)
 }
@@ -815,7 +816,7 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
-                    kind: FailureKind::Fetch(fetchall::ErrorKind::Status),
+                    kind: FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
                     facts: Box::default(),
                 })
             } else {
@@ -823,7 +824,7 @@ mod tests {
                     bytes: url.len() as u64,
                     status: 200,
                     attempts: 1,
-                    facts: fetchall::Facts::default(),
+                    facts: fetchall::fetch::Facts::default(),
                 })
             }
         })
@@ -955,7 +956,7 @@ mod tests {
                 bytes: 0,
                 status: 200,
                 attempts: 1,
-                facts: fetchall::Facts::default(),
+                facts: fetchall::fetch::Facts::default(),
             })
         })
     }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use fetchall::{AsCompleted, Executor, FetchOptions, Fetcher, ThreadPool, repr};
+use fetchall::fetch::{FetchOptions, Fetcher};
+use fetchall::{AsCompleted, Executor, ThreadPool, repr};
 
 /// Fetches `path?i=0..n` from `addr` on `workers` threads, one keep-alive connection each, with
 /// the least work a client can do: a fixed request, the head scanned for `Content-Length`, the
@@ -128,7 +129,10 @@ pub(crate) fn library_client(workers: usize, file: &Path) -> io::Result<()> {
     out.flush()
 }
 
-type Fetched = (String, Result<fetchall::Page, fetchall::FetchError>);
+type Fetched = (
+    String,
+    Result<fetchall::fetch::Page, fetchall::fetch::FetchError>,
+);
 
 fn print_result(
     out: &mut impl Write,
