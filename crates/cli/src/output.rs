@@ -30,7 +30,7 @@ pub(crate) struct Fetched {
     pub(crate) status: u16,
     /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
-    /// The final URL, the connection, the phase times ([`fetchall::Fetcher::fetch`]).
+    /// The final URL, the connection, the phase times ([`fetchall::fetch::Fetcher::fetch`]).
     pub(crate) facts: Facts,
 }
 
