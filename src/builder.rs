@@ -65,7 +65,9 @@ impl Builder {
         Builder::default()
     }
 
-    /// The number of worker threads: Python's `max_workers`. Defaults to [`default_workers`].
+    /// The most worker threads the pool may have: Python's `max_workers`. Defaults to
+    /// [`default_workers`]. A [`ThreadPool`] starts them as tasks arrive; rayon starts them all
+    /// at once.
     pub fn num_threads(mut self, n: usize) -> Builder {
         self.num_threads = Some(n);
         self

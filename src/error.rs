@@ -32,6 +32,9 @@ pub enum TaskError {
     /// it (the string says why); the task did not run. (A pool that has threads queues the task
     /// for them instead.) Python's `submit` raises `RuntimeError("can't start new thread")`.
     Spawn(String),
+    /// The [`Completer`](crate::Completer) of a [`TaskHandle::pending`](crate::TaskHandle::pending)
+    /// handle was dropped without setting a result. Python's bare `Future()` would wait forever.
+    Abandoned,
 }
 
 impl fmt::Display for TaskError {
@@ -43,6 +46,7 @@ impl fmt::Display for TaskError {
             TaskError::BrokenPool(why) => write!(f, "broken pool: {why}"),
             TaskError::Deadlock(chain) => write!(f, "deadlock: {chain}"),
             TaskError::Spawn(why) => write!(f, "could not start a worker thread: {why}"),
+            TaskError::Abandoned => f.write_str("task was abandoned without a result"),
         }
     }
 }
@@ -108,6 +112,32 @@ impl fmt::Display for TimeoutError {
 
 impl std::error::Error for TimeoutError {}
 
+/// A [`Completer`](crate::Completer) was asked to set a result on a task that already has one
+/// (or was cancelled): Python's `InvalidStateError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidState;
+
+impl fmt::Display for InvalidState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the task is already finished or cancelled")
+    }
+}
+
+impl std::error::Error for InvalidState {}
+
+/// [`Executor::map_buffered`](crate::Executor::map_buffered) was given a buffer size of 0:
+/// Python's `ValueError("buffersize must be None or > 0")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeroBufferSize;
+
+impl fmt::Display for ZeroBufferSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("buffersize must be greater than 0")
+    }
+}
+
+impl std::error::Error for ZeroBufferSize {}
+
 /// The text of a panic payload, as the default panic hook would print it.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -139,6 +169,7 @@ mod tests {
             TaskError::BrokenPool("b".into()),
             TaskError::Deadlock("d".into()),
             TaskError::Spawn("s".into()),
+            TaskError::Abandoned,
         ] {
             let s = e.to_string();
             assert!(s.starts_with(|c: char| c.is_lowercase()), "{s}");

@@ -4,9 +4,11 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::error::TaskError;
+use crate::error::{TaskError, ZeroBufferSize};
 use crate::handle::TaskHandle;
+use crate::sync::deadline_from;
 
 /// Something that runs closures and hands back [`TaskHandle`]s: Python's `Executor`.
 ///
@@ -82,11 +84,16 @@ pub trait Executor: Sync {
     }
 
     /// Runs `f` on every item and yields the results in input order: Python's
-    /// `executor.map(fn, iterable, buffersize=...)`.
+    /// `executor.map(fn, iterable, buffersize=...)`. For Python's `timeout=`, see
+    /// [`Map::timeout`].
     ///
     /// Lazy over the input: at most `2 * max_workers()` tasks are submitted ahead of the one
     /// being waited on, so an endless iterator works in bounded memory. Work starts at once,
-    /// as in Python. Dropping the iterator cancels the tasks it submitted that have not started.
+    /// as in Python.
+    ///
+    /// Differs from Python on purpose: Python without `buffersize` submits every item at once;
+    /// and dropping the iterator cancels the tasks it submitted that have not started, where
+    /// CPython cancels them only when the garbage collector closes its generator.
     ///
     /// # Examples
     ///
@@ -106,16 +113,33 @@ pub trait Executor: Sync {
         R: Send + 'static,
     {
         let buffer = self.max_workers().saturating_mul(2).max(1);
-        self.map_buffered(f, items, buffer)
+        Map::new(self, f, items.into_iter(), buffer)
     }
 
-    /// [`map`](Self::map) with at most `buffersize` tasks in flight (at least 1).
+    /// [`map`](Self::map) with at most `buffersize` tasks in flight: Python's
+    /// `executor.map(fn, iterable, buffersize=n)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ZeroBufferSize`] for a `buffersize` of 0, as Python raises `ValueError`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{Executor, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let doubled: Vec<_> = pool.map_buffered(|n: i32| n * 2, 0..4, 2)?.map(Result::unwrap).collect();
+    /// assert_eq!(doubled, [0, 2, 4, 6]);
+    /// assert!(pool.map_buffered(|n: i32| n, 0..4, 0).is_err());
+    /// # Ok::<(), fetchall::ZeroBufferSize>(())
+    /// ```
     fn map_buffered<I, F, R>(
         &self,
         f: F,
         items: I,
         buffersize: usize,
-    ) -> Map<'_, Self, I::IntoIter, F, R>
+    ) -> Result<Map<'_, Self, I::IntoIter, F, R>, ZeroBufferSize>
     where
         Self: Sized,
         I: IntoIterator,
@@ -123,15 +147,10 @@ pub trait Executor: Sync {
         F: Fn(I::Item) -> R + Send + Sync + 'static,
         R: Send + 'static,
     {
-        let mut map = Map {
-            executor: self,
-            items: items.into_iter(),
-            f: Arc::new(f),
-            in_flight: VecDeque::new(),
-            buffersize: buffersize.max(1),
-        };
-        map.fill();
-        map
+        if buffersize == 0 {
+            return Err(ZeroBufferSize);
+        }
+        Ok(Map::new(self, f, items.into_iter(), buffersize))
     }
 }
 
@@ -142,9 +161,14 @@ pub struct Map<'a, E, I, F, R> {
     f: Arc<F>,
     in_flight: VecDeque<TaskHandle<R>>,
     buffersize: usize,
+    /// When `map` was called, which [`Map::timeout`] counts from.
+    called: Instant,
+    deadline: Option<Instant>,
+    /// A result timed out: nothing more is submitted or yielded.
+    stopped: bool,
 }
 
-impl<E, I, F, R> Map<'_, E, I, F, R>
+impl<'a, E, I, F, R> Map<'a, E, I, F, R>
 where
     E: Executor,
     I: Iterator,
@@ -152,8 +176,52 @@ where
     F: Fn(I::Item) -> R + Send + Sync + 'static,
     R: Send + 'static,
 {
+    fn new(executor: &'a E, f: F, items: I, buffersize: usize) -> Self {
+        let mut map = Map {
+            executor,
+            items,
+            f: Arc::new(f),
+            in_flight: VecDeque::new(),
+            buffersize,
+            called: Instant::now(),
+            deadline: None,
+            stopped: false,
+        };
+        map.fill();
+        map
+    }
+
+    /// Gives every result a deadline of `timeout` after the `map` call: Python's
+    /// `executor.map(fn, iterable, timeout=...)`.
+    ///
+    /// The first result not ready by then is yielded as `Err(`[`TaskError::Timeout`]`)`, every
+    /// task not started yet is cancelled (no more items are taken), and the iterator ends.
+    /// Tasks already running go on, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use fetchall::{Executor, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let gate = std::sync::Mutex::new(gate);
+    /// let results: Vec<_> = pool
+    ///     .map(move |n: u32| { if n == 1 { gate.lock().unwrap().recv().ok(); } n }, 0..5)
+    ///     .timeout(Duration::from_secs(1))
+    ///     .collect();
+    /// assert_eq!(results, [Ok(0), Err(TaskError::Timeout)]);
+    /// release.send(()).unwrap();
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some(deadline_from(self.called, timeout));
+        self
+    }
+
     fn fill(&mut self) {
-        while self.in_flight.len() < self.buffersize {
+        while !self.stopped && self.in_flight.len() < self.buffersize {
             let Some(item) = self.items.next() else { break };
             let f = self.f.clone();
             self.in_flight
@@ -173,10 +241,25 @@ where
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.stopped {
+            return None;
+        }
         let next = self.in_flight.pop_front()?;
         // Refill before waiting, so the pool stays busy while we wait on the oldest task.
         self.fill();
-        Some(next.join())
+        let Some(deadline) = self.deadline else {
+            return Some(next.join());
+        };
+        if next.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
+            return Some(next.join());
+        }
+        // Python's result_iterator cancels the late future and every one after it.
+        next.cancel();
+        self.stopped = true;
+        for handle in self.in_flight.drain(..) {
+            handle.cancel();
+        }
+        Some(Err(TaskError::Timeout))
     }
 }
 
@@ -193,6 +276,7 @@ impl<E, I, F, R> fmt::Debug for Map<'_, E, I, F, R> {
         f.debug_struct("Map")
             .field("in_flight", &self.in_flight.len())
             .field("buffersize", &self.buffersize)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }

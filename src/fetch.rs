@@ -21,11 +21,16 @@
 //!
 //! # How it differs from a plain ureq agent
 //!
-//! Six things, each for a reason (what the last two save is measured in
+//! Seven things, each for a reason (what the last two save is measured in
 //! `BENCHMARKS.md`, "HTTP benchmarks"):
 //! - **The timeout is one deadline for the whole URL** (DNS, connect, TLS, request, redirects and
 //!   body together), where Python's is per socket operation. A server that drips a byte a second
 //!   still fails on time.
+//! - **Redirects are followed here** (`exchange.rs`), because ureq resolves a `Location` of
+//!   `?q=1` or `#f` against the directory rather than the document and would try any scheme.
+//!   A `Location` resolves as RFC 3986 (and Python's `urljoin`) resolves a reference; one to a
+//!   scheme other than `http` or `https`, or one that is not a valid URL, ends the fetch with
+//!   an error that names it (escaped and cut short: it is the server's text).
 //! - **Errors are relabelled on the way out of the transport** (`transport.rs`), because ureq
 //!   reports any expiry of the deadline as `Timeout::Global`, and a user wants to know whether
 //!   DNS, the connect or the server was slow.
@@ -55,10 +60,11 @@
 //!
 //! # The files, in reading order
 //!
-//! `options.rs` (what a caller sets and gets back), `fetcher.rs` (the retry loop and one
-//! attempt), `urls.rs` (which URLs are fetched), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
-//! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs` and
-//! `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
+//! `options.rs` (what a caller sets and gets back), `fetcher.rs` (the retry loop),
+//! `exchange.rs` (one attempt: its requests and redirects), `urls.rs` (which URLs are fetched,
+//! where a redirect leads), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
+//! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs`
+//! and `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
 //! learns besides the byte count), then the layers under ureq: `clients.rs`, `transport.rs`,
 //! `socket.rs` and `resolver.rs`.
 
@@ -69,6 +75,7 @@ mod checks;
 mod classify;
 mod clients;
 mod error;
+mod exchange;
 mod facts;
 mod fetcher;
 mod kind;

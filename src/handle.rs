@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::TaskError;
+use crate::error::{InvalidState, TaskError};
 use crate::graph::PoolInfo;
 use crate::sync::{Notifier, deadline_after};
 use crate::task::{JobRef, State, Task, Until};
@@ -34,6 +34,43 @@ pub struct TaskHandle<T> {
 }
 
 impl<T: Send + 'static> TaskHandle<T> {
+    /// A handle that no executor runs: the caller completes it by hand through the
+    /// [`Completer`]. Python's bare `Future()`, for adapting a callback API into something
+    /// [`as_completed`](crate::as_completed) and [`wait`](crate::wait) can take along with pool
+    /// handles.
+    ///
+    /// The handle is [`is_cancelled`](Self::is_cancelled) after [`cancel`](Self::cancel), which
+    /// succeeds until the completer calls
+    /// [`set_running_or_notify_cancel`](Completer::set_running_or_notify_cancel) or sets a
+    /// result. Dropping the completer without a result resolves the handle to
+    /// [`TaskError::Abandoned`], so nothing waits for ever on a forgotten promise (where Python
+    /// would).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    /// use fetchall::{as_completed, Executor, InvalidState, TaskHandle, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (completer, by_hand) = TaskHandle::pending();
+    /// // A callback API, say, that calls back on a thread of its own.
+    /// let callback = thread::spawn(move || {
+    ///     completer.set_result(2).unwrap();
+    ///     assert_eq!(completer.set_result(3), Err(InvalidState));
+    /// });
+    /// let handles = vec![by_hand, pool.submit(|| 1)];
+    /// let mut values: Vec<i32> = as_completed(handles).map(|h| h.join().unwrap()).collect();
+    /// values.sort();
+    /// assert_eq!(values, [1, 2]);
+    /// callback.join().unwrap();
+    /// ```
+    #[doc(alias = "Future")]
+    pub fn pending() -> (Completer<T>, TaskHandle<T>) {
+        let task = Task::pending();
+        (Completer { task: task.clone() }, TaskHandle { task })
+    }
+
     /// A queued task running `f`, its handle, and the queue entry that runs it.
     pub(crate) fn queued<F>(f: F, pool: Option<Arc<PoolInfo>>) -> (TaskHandle<T>, JobRef)
     where
@@ -179,6 +216,11 @@ impl<T> TaskHandle<T> {
     /// it is running or finished. A cancelled task's handle resolves to
     /// [`TaskError::Cancelled`], and its closure is dropped without running.
     ///
+    /// Differs from CPython on purpose: the task counts as done at once, for
+    /// [`as_completed`](crate::as_completed), [`wait`](crate::wait) and done-callbacks alike.
+    /// CPython marks the future `CANCELLED` but tells `as_completed` and `wait` only once a
+    /// worker reaches it in the queue (`CANCELLED_AND_NOTIFIED`).
+    ///
     /// # Examples
     ///
     /// ```
@@ -245,6 +287,7 @@ impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.task.lock().state {
             State::Queued(_) => "queued",
+            State::Pending => "pending",
             State::Running { .. } => "running",
             State::Finished(Ok(_)) => "finished",
             State::Finished(Err(TaskError::Cancelled)) => "cancelled",
@@ -255,5 +298,88 @@ impl<T> fmt::Debug for TaskHandle<T> {
             .field("id", &self.task.id)
             .field("state", &state)
             .finish()
+    }
+}
+
+/// The completing side of a [`TaskHandle::pending`] handle: Python's `Future.set_result`,
+/// `set_exception` and `set_running_or_notify_cancel`, for the code that produces the value.
+///
+/// Methods take `&self`, so a callback API that wants a shared `Fn` can hold it in an `Arc`.
+/// Dropping the last one without a result resolves the handle to [`TaskError::Abandoned`].
+pub struct Completer<T> {
+    task: Arc<Task<T>>,
+}
+
+impl<T> Completer<T> {
+    /// Completes the handle with `value`: Python's `future.set_result(value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`] if the handle already has a result or was cancelled, as Python raises
+    /// `InvalidStateError`; `value` is dropped then.
+    pub fn set_result(&self, value: T) -> Result<(), InvalidState> {
+        self.task.complete(Ok(value))
+    }
+
+    /// Completes the handle with `error`: Python's `future.set_exception(exc)`. For errors of
+    /// your own, a `T` that is a `Result` is usually clearer.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`], as [`set_result`](Self::set_result).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::{TaskError, TaskHandle};
+    ///
+    /// let (completer, handle) = TaskHandle::<u8>::pending();
+    /// completer.set_error(TaskError::Panicked("no route".into()))?;
+    /// assert_eq!(handle.join(), Err(TaskError::Panicked("no route".into())));
+    /// # Ok::<(), fetchall::InvalidState>(())
+    /// ```
+    #[doc(alias = "set_exception")]
+    pub fn set_error(&self, error: TaskError) -> Result<(), InvalidState> {
+        self.task.complete(Err(error))
+    }
+
+    /// Marks the handle running, so that [`TaskHandle::cancel`] no longer succeeds: Python's
+    /// `future.set_running_or_notify_cancel()`. `Ok(true)` if it is now running, `Ok(false)` if
+    /// it was cancelled first (then do not start the work).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`] if it is already running or has a result (Python raises
+    /// `RuntimeError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fetchall::TaskHandle;
+    ///
+    /// let (completer, handle) = TaskHandle::<u8>::pending();
+    /// assert_eq!(completer.set_running_or_notify_cancel(), Ok(true));
+    /// assert!(handle.is_running() && !handle.cancel());
+    /// completer.set_result(1)?;
+    /// assert_eq!(handle.join(), Ok(1));
+    /// # Ok::<(), fetchall::InvalidState>(())
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidState> {
+        self.task.mark_running()
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        // Err means it has its result already, which is the usual case.
+        let _ = self.task.complete(Err(TaskError::Abandoned));
+    }
+}
+
+impl<T> fmt::Debug for Completer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer")
+            .field("task", &self.task.id)
+            .finish_non_exhaustive()
     }
 }

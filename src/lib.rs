@@ -52,6 +52,7 @@
 //! | *(none; cpython#73781)* | [`Builder::queue_bound`]: `submit` blocks while K tasks wait |
 //! | `executor.submit(fn)` | [`Executor::submit`] → [`TaskHandle<T>`] |
 //! | `Future` | [`TaskHandle`] |
+//! | `Future()`, `set_result` / `set_exception`, `InvalidStateError` | [`TaskHandle::pending`] → [`Completer::set_result`] / [`Completer::set_error`], [`InvalidState`] |
 //! | `f.result()` / `f.result(timeout)` | [`TaskHandle::join`] (or [`TaskHandle::result`] to share) / [`TaskHandle::join_timeout`] |
 //! | `f.done()` / `f.running()` / `f.cancelled()` | [`TaskHandle::is_finished`] / [`TaskHandle::is_running`] / [`TaskHandle::is_cancelled`] |
 //! | `f.cancel()` | [`TaskHandle::cancel`] |
@@ -59,7 +60,8 @@
 //! | `as_completed(fs, timeout)` | [`as_completed`]`(handles)`, [`AsCompleted::with_timeout`] |
 //! | `wait(fs, timeout, return_when)` | [`wait`]`(handles, timeout, `[`ReturnWhen`]`)` → [`DoneAndNotDone`] |
 //! | `FIRST_COMPLETED` / `FIRST_EXCEPTION` / `ALL_COMPLETED` | [`ReturnWhen::FirstCompleted`] / [`ReturnWhen::FirstException`] / [`ReturnWhen::AllCompleted`] |
-//! | `executor.map(fn, it, buffersize=n)` | [`Executor::map`], [`Executor::map_buffered`] |
+//! | `executor.map(fn, it, buffersize=n)` | [`Executor::map`], [`Executor::map_buffered`] ([`ZeroBufferSize`] for 0) |
+//! | `executor.map(fn, it, timeout=t)` | [`Map::timeout`] |
 //! | `shutdown(wait=True)`, `with` block | [`ThreadPool::shutdown`], `Drop` |
 //! | `shutdown(cancel_futures=True)` | [`ThreadPool::shutdown_now`] |
 //! | `shutdown(wait=False)` | [`ThreadPool::detach`] |
@@ -93,11 +95,12 @@
 //!
 //! # Fetching
 //!
-//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`; the
-//! pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one shared HTTP client (connections reused), one
-//! total deadline per URL covering DNS, connect, TLS, redirects and body (Python's timeout is per
-//! socket operation, so a server that drips a byte a second can hold it for hours), the body
-//! counted while it streams and never buffered, and errors worded like urllib's.
+//! The HTTP side lives in the [`fetch`] module, as ureq keeps its settings in `ureq::config`;
+//! the pool's names are at the crate root. [`fetch::Fetcher`] is `load_url` done properly: one
+//! shared HTTP client (connections reused), one total deadline per URL covering DNS, connect,
+//! TLS, redirects and body (Python's timeout is per socket operation, so a server that drips a
+//! byte a second can hold it for hours), the body counted while it streams and never buffered,
+//! and errors worded like urllib's.
 //!
 //! # Features
 //!
@@ -122,9 +125,9 @@ mod task;
 mod wait;
 
 pub use builder::{Builder, default_workers};
-pub use error::{BuildError, TaskError, TimeoutError};
+pub use error::{BuildError, InvalidState, TaskError, TimeoutError, ZeroBufferSize};
 pub use executor::{Executor, Map, Sequential};
-pub use handle::TaskHandle;
+pub use handle::{Completer, TaskHandle};
 pub use pool::ThreadPool;
 #[cfg(feature = "rayon")]
 pub use rayon_pool::RayonPool;

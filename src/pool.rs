@@ -177,7 +177,7 @@ fn worker_loop(id: u64, shared: &Shared, first: &FirstJob) {
     shared.info.remove_worker(id);
 }
 
-/// A fixed-size pool of worker threads: Python's `ThreadPoolExecutor`.
+/// A pool of at most `max_workers` worker threads: Python's `ThreadPoolExecutor`.
 ///
 /// Submit closures with [`Executor::submit`]; each returns a [`TaskHandle`]. The pool is
 /// `Sync`: share `&ThreadPool` (or an `Arc`) to submit from many threads, including from tasks
@@ -205,6 +205,14 @@ fn worker_loop(id: u64, shared: &Shared, first: &FirstJob) {
 /// let shared = Rc::new(5);
 /// pool.submit(move || *shared);
 /// ```
+///
+/// # Threads
+///
+/// As in CPython, no thread starts with the pool: [`submit`](Executor::submit) starts one,
+/// up to `max_workers`, when no worker is idle to take the task, so `ThreadPool::new(100_000)`
+/// running five tasks starts at most five threads. [`started_threads`](Self::started_threads)
+/// says how many there are. A thread the system refuses is never a panic: the task waits for
+/// the threads already started, or, with none, resolves to [`TaskError::Spawn`].
 ///
 /// # Shutdown
 ///

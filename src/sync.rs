@@ -8,9 +8,14 @@ use std::time::{Duration, Instant};
 
 /// `now + timeout`, saturating far in the future instead of overflowing.
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    deadline_from(Instant::now(), timeout)
+}
+
+/// `start + timeout`, saturating far in the future instead of overflowing.
+pub(crate) fn deadline_from(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Sleeps on `cond` while `blocked` holds, until `deadline` (forever if `None`). Returns the

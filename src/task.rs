@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::error::{TaskError, panic_message};
+use crate::error::{InvalidState, TaskError, panic_message};
 use crate::graph::{self, NodeStatus, PoolInfo, WaitNode};
 use crate::sync::{Notifier, wait_while};
 
@@ -29,6 +29,8 @@ static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) enum State<T> {
     Queued(Job<T>),
+    /// Made by `TaskHandle::pending`: no job, completed by hand through its `Completer`.
+    Pending,
     Running {
         runner: u64,
     },
@@ -105,20 +107,29 @@ impl<T: Send + 'static> Task<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let task = Arc::new(Task {
+        let task = Task::new(State::Queued(Box::new(f)), pool);
+        let job = JobRef(Some(task.clone()));
+        (task, job)
+    }
+
+    /// Makes a task with no job, to be completed by hand.
+    pub(crate) fn pending() -> Arc<Task<T>> {
+        Task::new(State::Pending, None)
+    }
+
+    fn new(state: State<T>, pool: Option<Arc<PoolInfo>>) -> Arc<Task<T>> {
+        Arc::new(Task {
             id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
             pool,
             inner: Mutex::new(Inner {
-                state: State::Queued(Box::new(f)),
+                state,
                 callbacks: Vec::new(),
                 listeners: Listeners::default(),
                 settled: false,
                 waiters: 0,
             }),
             cond: Condvar::new(),
-        });
-        let job = JobRef(Some(task.clone()));
-        (task, job)
+        })
     }
 
     /// Blocks until the task has reached `until`, or `deadline` passes.
@@ -210,9 +221,9 @@ impl<T> Task<T> {
     /// Resolves the task with `err` if it has not started; `true` if this call resolved it.
     pub(crate) fn resolve_if_queued(self: &Arc<Self>, err: TaskError) -> bool {
         let mut g = self.lock();
-        let State::Queued(_) = g.state else {
+        if !matches!(g.state, State::Queued(_) | State::Pending) {
             return false;
-        };
+        }
         let job = mem::replace(&mut g.state, State::Finished(Err(err.clone())));
         // `settle` overwrites the state with the same error; the job is dropped only after the
         // lock is released, because dropping it runs the destructors of whatever it captured.
@@ -246,6 +257,38 @@ impl<T> Task<T> {
         drop(g);
         for (notifier, slot) in listeners.first.into_iter().chain(listeners.rest) {
             notifier.push(slot);
+        }
+    }
+
+    /// Completes a task made by [`pending`](Task::pending) with `result`, unless it has a result
+    /// already (or was cancelled).
+    pub(crate) fn complete(
+        self: &Arc<Self>,
+        result: Result<T, TaskError>,
+    ) -> Result<(), InvalidState> {
+        let g = self.lock();
+        match g.state {
+            State::Pending | State::Running { .. } => {
+                self.settle(g, result);
+                Ok(())
+            }
+            _ => Err(InvalidState),
+        }
+    }
+
+    /// Moves a pending task to running on this thread: `Ok(true)`, or `Ok(false)` if it was
+    /// cancelled (Python's `set_running_or_notify_cancel`).
+    pub(crate) fn mark_running(&self) -> Result<bool, InvalidState> {
+        let mut g = self.lock();
+        match g.state {
+            State::Pending => {
+                g.state = State::Running {
+                    runner: graph::current_thread_id(),
+                };
+                Ok(true)
+            }
+            State::Finished(Err(TaskError::Cancelled)) => Ok(false),
+            _ => Err(InvalidState),
         }
     }
 
@@ -313,6 +356,8 @@ impl<T: Send + 'static> WaitNode for Task<T> {
     fn status(&self) -> NodeStatus {
         match self.lock().state {
             State::Queued(_) => NodeStatus::Queued(self.pool.clone()),
+            // Whoever holds the completer is not known to the graph: it may complete it.
+            State::Pending => NodeStatus::Queued(None),
             State::Running { runner } => NodeStatus::Running(runner),
             State::Finished(_) | State::Taken => NodeStatus::Done,
         }

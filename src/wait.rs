@@ -55,6 +55,9 @@ pub struct AsCompleted<T> {
 
 /// Makes an [`AsCompleted`] over `handles`. Python's `as_completed(fs)`; for its `timeout`
 /// argument see [`AsCompleted::with_timeout`] and [`AsCompleted::next_timeout`].
+///
+/// A cancelled task is yielded as soon as it is cancelled, where CPython waits until a worker
+/// reaches it in the queue (see [`TaskHandle::cancel`]).
 pub fn as_completed<T, I>(handles: I) -> AsCompleted<T>
 where
     T: Send + 'static,
@@ -280,7 +283,8 @@ pub struct DoneAndNotDone<T> {
 
 /// Waits until `return_when` holds or `timeout` passes, and splits the handles into those done
 /// and those not: Python's `concurrent.futures.wait`. Running out of time is not an error: the
-/// unfinished handles are in `not_done`.
+/// unfinished handles are in `not_done`. A cancelled task is done as soon as it is cancelled
+/// (in CPython, once a worker reaches it; see [`TaskHandle::cancel`]).
 ///
 /// # Examples
 ///

@@ -11,8 +11,9 @@ use std::time::Duration;
 use common::{GENEROUS, gate, within};
 use fetchall::{
     AsCompleted, Executor, ReturnWhen, TaskError, TaskHandle, ThreadPool, TimeoutError,
-    as_completed, wait,
+    ZeroBufferSize, as_completed, wait,
 };
+use fetchall::{InvalidState, Sequential};
 
 /// Submits `n` tasks that each wait for their own gate and return their index.
 fn gated(pool: &ThreadPool, n: usize) -> (Vec<Sender<()>>, Vec<TaskHandle<usize>>) {
@@ -265,6 +266,7 @@ fn map_is_lazy_and_bounded_over_an_endless_input() {
         });
         let first: Vec<u64> = pool
             .map_buffered(|n| n + 1, endless, 3)
+            .unwrap()
             .take(5)
             .map(Result::unwrap)
             .collect();
@@ -304,17 +306,19 @@ fn dropping_map_cancels_what_has_not_started() {
         let (started_tx, started) = mpsc::channel();
         let (open, wait_here) = gate();
         let wait_here = std::sync::Mutex::new(wait_here);
-        let mut results = pool.map_buffered(
-            move |i: usize| {
-                if i == 1 {
-                    started_tx.send(()).unwrap();
-                    let _ = wait_here.lock().unwrap().recv();
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-            },
-            0..10,
-            5,
-        );
+        let mut results = pool
+            .map_buffered(
+                move |i: usize| {
+                    if i == 1 {
+                        started_tx.send(()).unwrap();
+                        let _ = wait_here.lock().unwrap().recv();
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                },
+                0..10,
+                5,
+            )
+            .unwrap();
         assert!(results.next().unwrap().is_ok());
         // Item 1 now holds the only worker; items 2..=5 are queued behind it.
         started.recv().unwrap();
@@ -322,5 +326,141 @@ fn dropping_map_cancels_what_has_not_started() {
         open.send(()).unwrap();
         drop(pool);
         assert_eq!(ran.load(Ordering::SeqCst), 2, "only items 0 and 1 ran");
+    });
+}
+
+#[test]
+fn map_buffered_refuses_a_buffer_of_zero() {
+    let pool = ThreadPool::new(1);
+    let err = pool.map_buffered(|n: u8| n, 0..3, 0).unwrap_err();
+    assert_eq!(err, ZeroBufferSize);
+    assert_eq!(err.to_string(), "buffersize must be greater than 0");
+}
+
+#[test]
+fn map_timeout_yields_timeout_for_a_late_result_and_cancels_the_rest() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let (open, wait_here) = gate();
+        let wait_here = std::sync::Mutex::new(wait_here);
+        let results: Vec<_> = pool
+            .map_buffered(
+                move |i: usize| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    if i == 1 {
+                        let _ = wait_here.lock().unwrap().recv();
+                    }
+                    i
+                },
+                0..10,
+                4,
+            )
+            .unwrap()
+            .timeout(Duration::from_secs(1))
+            .collect();
+        // Item 0 came in time; item 1 holds the only worker past the deadline; the iterator
+        // ended there, and items 2.. were cancelled before they started (or never submitted).
+        assert_eq!(results, [Ok(0), Err(TaskError::Timeout)]);
+        open.send(()).unwrap();
+        drop(pool);
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "only items 0 and 1 ran");
+    });
+}
+
+#[test]
+fn map_timeout_counts_from_the_map_call() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(1);
+        let (open, wait_here) = gate();
+        let wait_here = std::sync::Mutex::new(wait_here);
+        // A deadline of zero from the call has passed before the first result is asked for.
+        let mut results = pool
+            .map(
+                move |i: usize| {
+                    let _ = wait_here.lock().unwrap().recv();
+                    i
+                },
+                0..3,
+            )
+            .timeout(Duration::ZERO);
+        assert_eq!(results.next(), Some(Err(TaskError::Timeout)));
+        assert_eq!(results.next(), None);
+        drop(open);
+        // A generous one lets every result through.
+        let all: Vec<_> = pool.map(|i: u8| i, 0..3).timeout(GENEROUS).collect();
+        assert_eq!(all, [Ok(0), Ok(1), Ok(2)]);
+    });
+}
+
+#[test]
+fn a_handle_completed_by_hand_mixes_with_pool_handles() {
+    within(GENEROUS, || {
+        let pool = ThreadPool::new(2);
+        let (gates, mut handles) = gated(&pool, 1);
+        let (completer, by_hand) = TaskHandle::pending();
+        let by_hand_id = by_hand.id();
+        assert!(!by_hand.is_finished() && !by_hand.is_running());
+        handles.push(by_hand);
+        let mut done = as_completed(handles);
+        assert!(done.try_next().is_none());
+        // Completed from another thread, as a callback API would.
+        std::thread::spawn(move || completer.set_result(7))
+            .join()
+            .unwrap()
+            .unwrap();
+        let first = done.next().unwrap();
+        assert_eq!(first.id(), by_hand_id);
+        assert_eq!(first.join(), Ok(7));
+        gates[0].send(()).unwrap();
+        assert_eq!(done.next().unwrap().join(), Ok(0));
+    });
+}
+
+#[test]
+fn a_second_set_or_a_set_after_cancel_is_invalid_state() {
+    let (completer, handle) = TaskHandle::pending();
+    assert_eq!(completer.set_result(1), Ok(()));
+    assert_eq!(completer.set_result(2), Err(InvalidState));
+    assert_eq!(completer.set_error(TaskError::Timeout), Err(InvalidState));
+    assert_eq!(completer.set_running_or_notify_cancel(), Err(InvalidState));
+    assert_eq!(handle.join(), Ok(1));
+
+    let (completer, handle) = TaskHandle::<u8>::pending();
+    assert!(handle.cancel());
+    assert_eq!(completer.set_running_or_notify_cancel(), Ok(false));
+    assert_eq!(completer.set_result(1), Err(InvalidState));
+    assert_eq!(handle.join(), Err(TaskError::Cancelled));
+}
+
+#[test]
+fn a_dropped_completer_resolves_its_handle_instead_of_hanging() {
+    within(GENEROUS, || {
+        let (completer, handle) = TaskHandle::<u8>::pending();
+        let (forgotten_completer, forgotten) = TaskHandle::<u8>::pending();
+        let waiter = std::thread::spawn(move || handle.join());
+        drop(forgotten_completer);
+        drop(completer);
+        assert_eq!(waiter.join().unwrap(), Err(TaskError::Abandoned));
+        assert_eq!(forgotten.join(), Err(TaskError::Abandoned));
+        // Running, then dropped: the same.
+        let (completer, handle) = TaskHandle::<u8>::pending();
+        assert_eq!(completer.set_running_or_notify_cancel(), Ok(true));
+        drop(completer);
+        assert_eq!(handle.join(), Err(TaskError::Abandoned));
+    });
+}
+
+#[test]
+fn wait_first_exception_sees_an_error_set_by_hand() {
+    within(GENEROUS, || {
+        let (completer, by_hand) = TaskHandle::pending();
+        let handles = vec![Sequential.submit(|| 1), by_hand];
+        completer
+            .set_error(TaskError::Panicked("refused".into()))
+            .unwrap();
+        let split = wait(handles, None, ReturnWhen::FirstException);
+        assert_eq!((split.done.len(), split.not_done.len()), (2, 0));
     });
 }

@@ -3,7 +3,10 @@
 
 mod common;
 
-use std::io;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -298,9 +301,6 @@ fn invalid_urls_fail_without_contacting_anything() {
 
 #[test]
 fn a_url_of_48_kib_is_sent_whole() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!(
         "http://{}/long?{}",
@@ -692,4 +692,276 @@ fn an_unusable_proxy_fails_the_url_without_contacting_anything() {
          (only http:// and https:// proxies are supported)"
     );
     assert_eq!(server.connections_accepted(), 0);
+}
+
+// Redirects as RFC 3986 resolves them, and what a hostile server or a hostile URL line gets.
+
+/// A loopback server that takes one connection per response `script` gives for its address,
+/// reads one request from it, sends the request's target (`/a?b`) down the channel and answers
+/// with the response.
+fn scripted(
+    script: impl FnOnce(SocketAddr) -> Vec<Vec<u8>>,
+) -> (SocketAddr, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let responses = script(addr);
+    let (targets, received) = mpsc::channel();
+    thread::spawn(move || {
+        for response in responses {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                return;
+            }
+            let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            // The rest of the head, up to its blank line (or the end of the stream).
+            while !matches!(line.as_str(), "\r\n" | "") {
+                line.clear();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+            }
+            if targets.send(target).is_err() || (&stream).write_all(&response).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, received)
+}
+
+/// A `302` to `location` (raw bytes: a hostile server sends what it likes), closing the
+/// connection.
+fn found(location: &[u8]) -> Vec<u8> {
+    let mut response = b"HTTP/1.1 302 Found\r\nLocation: ".to_vec();
+    response.extend_from_slice(location);
+    response.extend_from_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    response
+}
+
+const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/// Python's `urljoin(base, reference)` for each pair, or `None` without python3 (a failure
+/// instead when `FETCHALL_REQUIRE_TOOLS` is set).
+fn python_urljoin(pairs: &[(String, String)]) -> Option<Vec<String>> {
+    let script = "import json, sys\nfrom urllib.parse import urljoin\n\
+                  print(json.dumps([urljoin(b, r) for b, r in json.load(sys.stdin)]))\n";
+    let child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(_) if std::env::var_os("FETCHALL_REQUIRE_TOOLS").is_none() => return None,
+        Err(e) => panic!("python3 is required (FETCHALL_REQUIRE_TOOLS is set): {e}"),
+    };
+    let input = serde_json::to_string(pairs).expect("json");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write to python3");
+    drop(stdin);
+    let output = child.wait_with_output().expect("python3 runs");
+    assert!(output.status.success(), "python3 failed");
+    Some(serde_json::from_slice(&output.stdout).expect("python3's answer"))
+}
+
+#[test]
+fn a_location_resolves_as_rfc_3986_and_python_urljoin_do() {
+    // A reference, and where it leads from `http://HOST/a/b/c?x=1`, written down from
+    // RFC 3986 section 5.4 and Python's `urljoin`.
+    let cases = [
+        ("?q=1", "http://HOST/a/b/c?q=1"),
+        ("#f", "http://HOST/a/b/c?x=1#f"),
+        ("//HOST/p", "http://HOST/p"),
+        ("../x", "http://HOST/a/x"),
+        ("", "http://HOST/a/b/c?x=1"),
+        ("../../../x", "http://HOST/x"),
+        ("g;x?y#s", "http://HOST/a/b/g;x?y#s"),
+        (".", "http://HOST/a/b/"),
+        ("http:g", "http://HOST/a/b/g"),
+        ("/./g/.", "http://HOST/g/"),
+    ];
+    let mut pairs = Vec::new();
+    let mut written_down = Vec::new();
+    for (reference, expected) in cases {
+        // Each case has a server of its own, which the redirect leads back to.
+        let (addr, targets) = scripted(|addr| {
+            let location = reference.replace("HOST", &addr.to_string());
+            vec![found(location.as_bytes()), OK_CLOSE.to_vec()]
+        });
+        let host = addr.to_string();
+        let base = format!("http://{host}/a/b/c?x=1");
+        let expected = expected.replace("HOST", &host);
+        let page = within(GENEROUS, {
+            let base = base.clone();
+            move || ok_fetcher().load_url(&base)
+        })
+        .unwrap_or_else(|e| panic!("{reference:?}: {e}"));
+        assert_eq!(page.bytes, 2, "{reference:?}");
+        let sent = expected.split('#').next().unwrap_or_default().to_owned();
+        let final_url = (sent != base).then(|| sent.clone());
+        assert_eq!(page.final_url, final_url, "{reference:?}");
+        let requested: Vec<String> = targets.try_iter().collect();
+        let target = sent
+            .strip_prefix(&format!("http://{host}"))
+            .unwrap_or_default();
+        assert_eq!(requested, ["/a/b/c?x=1", target], "{reference:?}");
+        pairs.push((base, reference.replace("HOST", &host)));
+        written_down.push(expected);
+    }
+    match python_urljoin(&pairs) {
+        Some(python) => assert_eq!(python, written_down, "the cases are Python's"),
+        None => eprintln!("note: python3 not found; checked against the written-down cases only"),
+    }
+}
+
+/// The error for a `302` to `location`, which must not be followed: no second request is made.
+fn not_followed(location: &[u8]) -> FetchError {
+    let (addr, targets) = scripted(|_| vec![found(location)]);
+    let url = format!("http://{addr}/start");
+    let err = within(GENEROUS, move || ok_fetcher().load_url(&url)).expect_err("not followed");
+    assert_eq!(targets.try_iter().collect::<Vec<_>>(), ["/start"]);
+    err
+}
+
+#[test]
+fn a_redirect_to_another_scheme_is_refused_in_pythons_words() {
+    for location in [
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+        "javascript:alert(1)",
+        "FTP://127.0.0.1/x",
+    ] {
+        let err = not_followed(location.as_bytes());
+        assert!(
+            matches!(err, FetchError::RedirectNotAllowed { code: 302, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("HTTP Error 302: Found - Redirection to url '{location}' is not allowed")
+        );
+        assert_eq!(err.status(), Some(302));
+    }
+}
+
+#[test]
+fn a_location_that_is_no_url_is_an_error_naming_it_never_a_different_url() {
+    for (location, shown) in [
+        (&b"/a\tb"[..], r"'/a\tb'"),
+        (b"/a b", "'/a b'"),
+        (b"\\\\evil.test/x", r"'\\\\evil.test/x'"),
+        (b"/%zz", "'/%zz'"),
+        (b"http://", "'http://'"),
+        (b"/caf\xc3\xa9", "'/caf\u{e9}'"),
+    ] {
+        let err = not_followed(location);
+        assert!(
+            matches!(err, FetchError::InvalidRedirect { code: 302, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("HTTP Error 302: Found - Redirection to url {shown} is not a valid URL")
+        );
+    }
+}
+
+#[test]
+fn server_text_in_a_message_is_escaped_and_cut() {
+    // A bidi override, a C1 control (what a header may carry as obs-text), and far too much.
+    let hostile = format!("/\u{202e}x\u{85}{}", "a".repeat(5000));
+    let message = not_followed(hostile.as_bytes()).to_string();
+    let shown: String = hostile.chars().take(200).collect();
+    let shown = fetchall::repr(&shown);
+    assert!(shown.starts_with(r"'/\u202ex\x85a"), "{shown}");
+    assert_eq!(
+        message,
+        format!("HTTP Error 302: Found - Redirection to url {shown}… is not a valid URL")
+    );
+    assert!(message.len() < 300, "{} bytes", message.len());
+}
+
+#[test]
+fn redirects_count_against_the_limit_and_keep_the_deadline() {
+    let server = server();
+    let fetcher = fetcher_with(|o| o.max_redirects = 3);
+    let page = fetcher
+        .load_url(&server.url("/redirect/3"))
+        .expect("3 of 3");
+    assert_eq!(page.final_url, Some(server.url("/redirect/0")));
+    let err = fetcher
+        .load_url(&server.url("/redirect/4"))
+        .expect_err("4 of 3");
+    assert_eq!(
+        err.to_string(),
+        "HTTP Error 302: Found (stopped after 3 redirects)"
+    );
+    // Each hop is a request of its own; the deadline is still the whole URL's.
+    let hang = server.url("/hang");
+    let (addr, _targets) = scripted(|_| vec![found(hang.as_bytes())]);
+    let url = format!("http://{addr}/start");
+    let (result, took) = timed(url, 0, SHORT);
+    let err = result.expect_err("the second hop never answers");
+    assert!(took >= SHORT, "gave up early: {took:?}");
+    assert!(
+        matches!(
+            err,
+            FetchError::Timeout {
+                phase: Phase::Response,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_request_head_too_large_to_send_says_so() {
+    let server = server();
+    let big = HeaderValue::from_str(&"x".repeat(70 * 1024)).expect("value");
+    let fetcher = fetcher_with(move |o| {
+        o.headers.insert("x-big", big);
+    });
+    let err = fetcher.load_url(&server.url("/ok")).expect_err("too large");
+    assert!(
+        matches!(err, FetchError::RequestTooLarge { limit: 65536 }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "request too large to send: a request line or header over 65536 bytes"
+    );
+    assert!(!err.is_transient());
+}
+
+#[test]
+fn control_characters_in_a_url_are_refused_not_removed() {
+    let server = server();
+    let port = server.addr().port();
+    let fetcher = ok_fetcher();
+    for (path, shown, found) in [
+        ("/ok\x01", r"'/ok\x01'", r"'\x01'"),
+        ("/o\tk", r"'/o\tk'", r"'\t'"),
+        ("/o\nk", r"'/o\nk'", r"'\n'"),
+        ("/a b", "'/a b'", "' '"),
+        ("/ok?\x7f", r"'/ok?\x7f'", r"'\x7f'"),
+    ] {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let err = fetcher.load_url(&url).expect_err(path);
+        assert_eq!(
+            err.to_string(),
+            format!("URL can't contain control characters. {shown} (found at least {found})"),
+        );
+        assert_eq!(err.attempts(), 0);
+    }
+    // Whitespace around the line is not part of the URL.
+    let page = fetcher
+        .load_url(&format!(" http://127.0.0.1:{port}/ok\r\n"))
+        .expect("trimmed");
+    assert_eq!(page.status, 200);
+    assert_eq!(server.connections_accepted(), 1);
 }

@@ -7,9 +7,14 @@ use std::time::Duration;
 use ureq::Timeout;
 use ureq::http::StatusCode;
 
+use super::clients::OUTPUT_BUFFER;
 use super::error::{FetchError, Phase};
 use super::resolver::LookupFailed;
 use super::transport::{StaleConnection, TlsFailed};
+use crate::repr::repr;
+
+/// At most this many characters of a server's text go into a message.
+const SERVER_TEXT_MAX: usize = 200;
 
 /// What a socket error means to a fetch. The one table of [`io::ErrorKind`]s that the retry
 /// rule, the wording, the keep-alive race and the socket's own loop all read.
@@ -68,6 +73,10 @@ pub(super) fn classify(err: ureq::Error, stage: Stage, elapsed: Duration) -> Fet
             }
         }
         ureq::Error::Io(e) => classify_io(e, stage),
+        // The request head is written through the output buffer a line at a time.
+        ureq::Error::Protocol(ureq_proto::Error::OutputOverflow) => FetchError::RequestTooLarge {
+            limit: OUTPUT_BUFFER,
+        },
         ureq::Error::Other(boxed) => classify_other(boxed, stage),
         e @ (ureq::Error::Tls(_)
         | ureq::Error::Rustls(_)
@@ -179,6 +188,17 @@ pub(super) fn reason(code: u16) -> &'static str {
         .unwrap_or("Unknown")
 }
 
+/// Text a server sent (a `Location`, a header value, a reason phrase), made fit for a message:
+/// quoted and escaped as [`repr`] quotes a URL, so that no control, bidi or C1 character can
+/// reach a terminal or a log, and cut after [`SERVER_TEXT_MAX`] characters, with `…` after the
+/// closing quote to say so. Every message that shows a server's text shows it through this.
+pub(super) fn server_text(text: &str) -> String {
+    match text.char_indices().nth(SERVER_TEXT_MAX) {
+        Some((end, _)) => format!("{}…", repr(&text[..end])),
+        None => repr(text),
+    }
+}
+
 /// `text` with every control character (a newline above all) turned into a space, so that a
 /// message from a server or the OS cannot break the one-line-per-URL output.
 pub(super) fn one_line(text: &str) -> String {
@@ -275,6 +295,31 @@ pub(super) mod tests {
     #[test]
     fn other_errors_keep_ureq_wording() {
         assert_eq!(exchange(ureq::Error::RedirectFailed), "redirect failed");
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_bounded() {
+        assert_eq!(server_text("/a b"), "'/a b'");
+        assert_eq!(
+            server_text("/\u{202e}evil\u{85}\x1b[2J\t"),
+            r"'/\u202eevil\x85\x1b[2J\t'"
+        );
+        let long = "é".repeat(SERVER_TEXT_MAX + 1);
+        let cut = server_text(&long);
+        assert_eq!(cut, format!("'{}'…", "é".repeat(SERVER_TEXT_MAX)));
+        assert_eq!(
+            server_text(&long[..2 * SERVER_TEXT_MAX]),
+            repr(&long[..2 * SERVER_TEXT_MAX])
+        );
+    }
+
+    #[test]
+    fn an_overlong_request_line_is_the_request_side() {
+        let e = exchange(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow));
+        assert_eq!(
+            e,
+            "request too large to send: a request line or header over 65536 bytes"
+        );
     }
 
     #[test]

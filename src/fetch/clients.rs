@@ -100,18 +100,16 @@ impl Clients {
     }
 }
 
-/// The configuration of every agent: the whole timeout as its deadline, no redirect or status
+/// The configuration of every agent: the whole timeout as its deadline, no redirects or status
 /// errors of ureq's own, and buffers sized for the heap.
 fn agent_config(options: &FetchOptions) -> Config {
     let mut config = Agent::config_builder()
         .timeout_global(Some(options.timeout))
-        // Status and redirect errors are made here, with the reason phrase and the 3xx code
-        // that ureq's own errors leave out.
+        // Status errors are made here, with the reason phrase ureq's own leave out, and
+        // redirects are followed here (`Fetcher::follow`): ureq hands every 3xx back as it is.
         .http_status_as_error(false)
-        .max_redirects(options.max_redirects)
+        .max_redirects(0)
         .max_redirects_will_error(false)
-        // For `Facts::redirects`.
-        .save_redirect_history(true)
         // Per agent: a request borrows a whole agent.
         .max_idle_connections(CONNECTIONS_PER_AGENT)
         .max_idle_connections_per_host(1)

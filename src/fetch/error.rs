@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::CheckFailure;
 use super::classify::{
-    SocketFailure, detail_message, errno_message, lookup_message, one_line, reason, socket_failure,
+    SocketFailure, detail_message, errno_message, lookup_message, one_line, reason, server_text,
+    socket_failure,
 };
 #[cfg(doc)]
 use super::{FetchOptions, Fetcher, Page};
@@ -48,6 +49,15 @@ pub enum FetchError {
         /// The input as given.
         url: String,
     },
+    /// The URL holds a control character or a space, which no request may carry (Python's
+    /// `http.client` check): `URL can't contain control characters. '/a b' (found at least ' ')`.
+    /// Nothing was contacted.
+    ControlCharacter {
+        /// The part of the URL it is in: the host, or the request target (path and query).
+        part: String,
+        /// The first such character.
+        found: char,
+    },
     /// The final response's status is outside 2xx: `HTTP Error 404: Not Found`.
     Status {
         /// The status code.
@@ -60,6 +70,30 @@ pub enum FetchError {
         code: u16,
         /// How many redirects were followed.
         followed: u32,
+    },
+    /// A redirect to a URL whose scheme is not `http` or `https`, which is not followed:
+    /// `HTTP Error 302: Found - Redirection to url 'file:///etc/passwd' is not allowed`.
+    RedirectNotAllowed {
+        /// The status of the redirect.
+        code: u16,
+        /// The `Location` header as the server sent it.
+        location: String,
+    },
+    /// A redirect whose `Location` is not a valid URL, which is not followed (nor rewritten
+    /// into one): `HTTP Error 302: Found - Redirection to url '/a b' is not a valid URL`.
+    InvalidRedirect {
+        /// The status of the redirect.
+        code: u16,
+        /// The `Location` header as the server sent it (bytes that are not UTF-8 as U+FFFD).
+        location: String,
+    },
+    /// The request cannot be sent: a line of its head (the request line or a header, with a
+    /// huge `-H` value, say) is longer than the buffer it is written through:
+    /// `request too large to send: a request line or header over 65536 bytes`. Nothing was
+    /// received.
+    RequestTooLarge {
+        /// The longest line that can be sent, in bytes.
+        limit: usize,
     },
     /// The deadline passed: `timed out (body, 1234 bytes received after 5.0s)`.
     Timeout {
@@ -134,7 +168,10 @@ impl FetchError {
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
-            FetchError::Status { code } | FetchError::TooManyRedirects { code, .. } => Some(*code),
+            FetchError::Status { code }
+            | FetchError::TooManyRedirects { code, .. }
+            | FetchError::RedirectNotAllowed { code, .. }
+            | FetchError::InvalidRedirect { code, .. } => Some(*code),
             FetchError::Retried { last, .. } => last.status(),
             _ => None,
         }
@@ -159,7 +196,9 @@ impl FetchError {
     /// ```
     pub fn attempts(&self) -> u32 {
         match self {
-            FetchError::InvalidUrl { .. } | FetchError::UnusableProxy { .. } => 0,
+            FetchError::InvalidUrl { .. }
+            | FetchError::ControlCharacter { .. }
+            | FetchError::UnusableProxy { .. } => 0,
             FetchError::Retried { attempts, .. } => *attempts,
             _ => 1,
         }
@@ -214,11 +253,33 @@ impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::InvalidUrl { url } => write!(f, "unknown url type: {}", repr(url)),
+            FetchError::ControlCharacter { part, found } => write!(
+                f,
+                "URL can't contain control characters. {} (found at least {})",
+                repr(part),
+                repr(found.encode_utf8(&mut [0; 4]))
+            ),
             FetchError::Status { code } => write!(f, "HTTP Error {code}: {}", reason(*code)),
             FetchError::TooManyRedirects { code, followed } => write!(
                 f,
                 "HTTP Error {code}: {} (stopped after {followed} redirects)",
                 reason(*code)
+            ),
+            FetchError::RedirectNotAllowed { code, location } => write!(
+                f,
+                "HTTP Error {code}: {} - Redirection to url {} is not allowed",
+                reason(*code),
+                server_text(location)
+            ),
+            FetchError::InvalidRedirect { code, location } => write!(
+                f,
+                "HTTP Error {code}: {} - Redirection to url {} is not a valid URL",
+                reason(*code),
+                server_text(location)
+            ),
+            FetchError::RequestTooLarge { limit } => write!(
+                f,
+                "request too large to send: a request line or header over {limit} bytes"
             ),
             FetchError::Timeout {
                 phase: Phase::Body,

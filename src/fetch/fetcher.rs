@@ -1,31 +1,15 @@
-//! The [`Fetcher`]: the retry loop around one attempt, and the attempt itself (send the request,
-//! read the response into a [`Page`] or a failure).
+//! The [`Fetcher`]: its parts, and the retry loop around one attempt (`exchange.rs`).
 
-use std::io::{self, Read};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use ureq::http::header::{ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, USER_AGENT};
-use ureq::http::{HeaderMap, HeaderValue, Response, Uri, Version};
-use ureq::{Agent, Body, Proxy, ResponseExt};
-
-use super::checks::BodyChecks;
-use super::classify::{Stage, classify, one_line};
 use super::clients::Clients;
+use super::exchange::{Attempt, Config, Exchange, Failed};
 use super::facts;
-use super::retry::{Jitter, retry_after};
-use super::transport::is_stale;
+use super::retry::Jitter;
 use super::urls::parse_url;
-use super::{
-    Checks, Facts, FetchError, FetchOptions, Method, Page, Proxies, StatusRanges, Transfer,
-};
-
-/// Error bodies up to this size are read and discarded so the connection can be reused.
-const DRAIN_LIMIT: u64 = 64 * 1024;
-
-/// The largest buffer a body is read through.
-const READ_BUFFER: usize = 64 * 1024;
+use super::{Facts, FetchError, FetchOptions, Page, Proxies, Transfer};
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
 ///
@@ -42,8 +26,6 @@ const READ_BUFFER: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     clients: Arc<Clients>,
-    method: Method,
-    max_redirects: u32,
     timeout: Duration,
     retries: u32,
     slow: Option<Duration>,
@@ -53,45 +35,9 @@ pub struct Fetcher {
 /// What every clone of a [`Fetcher`] uses and nobody changes, except the jitter's state.
 #[derive(Debug)]
 struct Shared {
-    headers: HeaderMap,
-    accept: StatusRanges,
+    exchange: Exchange,
     proxies: Proxies,
     jitter: Jitter,
-    checks: Checks,
-}
-
-/// One request of a fetch: where it goes, and how much time it has.
-#[derive(Debug)]
-struct Attempt<'a> {
-    uri: &'a Uri,
-    proxy: Option<&'a Proxy>,
-    /// The end of the whole URL's time; `None` for a timeout too large to add to a clock.
-    deadline: Option<Instant>,
-    /// When [`Fetcher::load_url`] started: every `elapsed` is counted from here.
-    started: Instant,
-    config: Config,
-}
-
-/// Which configuration a request runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Config {
-    /// The agent's own: its deadline is the whole timeout, which is right for the first request
-    /// of a URL fetched directly.
-    AgentDeadline,
-    /// One made for the request, with what is left of the deadline and the proxy: for a request
-    /// after the first, and for any request through a proxy (the pool is still shared: ureq
-    /// keys pooled connections by proxy).
-    OwnDeadline,
-}
-
-/// Why one attempt failed, and what that says about trying again.
-#[derive(Debug)]
-struct Failed {
-    error: FetchError,
-    /// The wait the response's `Retry-After` header asked for.
-    retry_after: Option<Duration>,
-    /// A pooled connection that turned out closed before any byte of the response.
-    stale: bool,
 }
 
 impl Default for Fetcher {
@@ -107,39 +53,15 @@ impl Fetcher {
     pub fn new(options: FetchOptions) -> Fetcher {
         let clients = Clients::new(&options);
 
-        let mut headers = HeaderMap::with_capacity(2 + options.headers.len());
-        headers.insert(USER_AGENT, options.user_agent);
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        let mut last = None;
-        for (name, value) in options.headers {
-            // The owning iterator names a header once, then yields its further values unnamed:
-            // the first value replaces a default, the others are appended to it.
-            match name {
-                Some(name) => {
-                    headers.insert(name.clone(), value);
-                    last = Some(name);
-                }
-                None => {
-                    if let Some(name) = &last {
-                        headers.append(name, value);
-                    }
-                }
-            }
-        }
-
         Fetcher {
             clients: Arc::new(clients),
-            method: options.method,
-            max_redirects: options.max_redirects,
             timeout: options.timeout,
             retries: options.retries,
             slow: options.slow,
             shared: Arc::new(Shared {
-                headers,
-                accept: options.accept,
+                exchange: Exchange::new(&options),
                 proxies: options.proxies,
                 jitter: Jitter::new(),
-                checks: options.checks,
             }),
         }
     }
@@ -266,16 +188,16 @@ impl Fetcher {
         }
     }
 
-    /// One request with what is left of the deadline, on an agent borrowed for it, and what it
-    /// learnt.
+    /// One request with what is left of the deadline, and the redirects it leads to, on an
+    /// agent borrowed for them; and what it learnt.
     fn attempt(&self, attempt: &Attempt<'_>) -> (Result<Page, Failed>, Facts) {
         let agent = self.clients.take(attempt.uri);
         facts::reset();
         let mut response_facts = Facts::default();
-        let result = self.send(&agent, attempt).and_then(|response| {
-            read_facts(&response, &mut response_facts);
-            self.read_page(response, attempt)
-        });
+        let result = self
+            .shared
+            .exchange
+            .follow(&agent, attempt, &mut response_facts);
         // The response is read or dropped by now, so its connection is back in the agent's pool.
         self.clients.give_back(attempt.uri, agent);
         let measured = facts::take();
@@ -288,103 +210,6 @@ impl Fetcher {
             ..response_facts
         };
         (result, facts)
-    }
-
-    /// Sends the request and waits for the response's headers (after the redirects ureq follows).
-    fn send(&self, agent: &Agent, attempt: &Attempt<'_>) -> Result<Response<Body>, Failed> {
-        let mut request = match self.method {
-            Method::Get => agent.get(attempt.uri.clone()),
-            Method::Head => agent.head(attempt.uri.clone()),
-        };
-        if let Some(headers) = request.headers_mut() {
-            headers.clone_from(&self.shared.headers);
-        }
-        let response = match attempt.config {
-            Config::AgentDeadline => request.call(),
-            Config::OwnDeadline => {
-                let left = attempt
-                    .deadline
-                    .map(|d| d.saturating_duration_since(Instant::now()));
-                let config = request.config().timeout_global(left);
-                config.proxy(attempt.proxy.cloned()).build().call()
-            }
-        };
-        response.map_err(|e| Failed {
-            stale: is_stale(&e),
-            error: classify(e, Stage::Exchange, attempt.started.elapsed()),
-            retry_after: None,
-        })
-    }
-
-    /// Reads the response: its body counted into a [`Page`], or the status that makes it a
-    /// failure (a small error body is drained, so that the connection can be reused).
-    fn read_page(&self, response: Response<Body>, attempt: &Attempt<'_>) -> Result<Page, Failed> {
-        let status = response.status();
-        let code = status.as_u16();
-        let redirect = status.is_redirection()
-            && self.max_redirects > 0
-            && response.headers().contains_key(LOCATION);
-        if redirect || !self.shared.accept.contains(code) {
-            let retry_after = retry_after(response.headers(), SystemTime::now());
-            drain_small(response);
-            let error = if redirect {
-                FetchError::TooManyRedirects {
-                    code,
-                    followed: self.max_redirects,
-                }
-            } else {
-                FetchError::Status { code }
-            };
-            return Err(Failed {
-                error,
-                retry_after,
-                stale: false,
-            });
-        }
-
-        if let Err(failure) = self.shared.checks.check_headers(response.headers()) {
-            drain_small(response);
-            return Err(Failed {
-                error: FetchError::Check(failure),
-                retry_after: None,
-                stale: false,
-            });
-        }
-
-        let final_url = (response.get_uri() != attempt.uri).then(|| response.get_uri().to_string());
-        let expected = response.body().content_length();
-        let mut body = response.into_body().into_reader();
-        let mut checks = self.shared.checks.body();
-        match count_body(&mut body, expected, checks.as_mut()) {
-            (bytes, Ok(())) => {
-                let verdict = checks.map_or(Ok(()), |mut checks| {
-                    checks.finish();
-                    checks.verdict()
-                });
-                match verdict {
-                    Ok(()) => Ok(Page {
-                        status: code,
-                        bytes,
-                        final_url,
-                        elapsed: attempt.started.elapsed(),
-                        attempts: 1,
-                    }),
-                    Err(failure) => Err(Failed {
-                        error: FetchError::Check(failure),
-                        retry_after: None,
-                        stale: false,
-                    }),
-                }
-            }
-            (bytes, Err(e)) => {
-                let stage = Stage::Body { bytes, expected };
-                Err(Failed {
-                    error: classify(ureq::Error::from(e), stage, attempt.started.elapsed()),
-                    retry_after: None,
-                    stale: false,
-                })
-            }
-        }
     }
 }
 
@@ -410,67 +235,4 @@ impl Fetcher {
 /// ```
 pub fn load_url(fetcher: &Fetcher, url: &str) -> Result<Page, FetchError> {
     fetcher.load_url(url)
-}
-
-/// What the response itself says: where it came from, after how many redirects, in which
-/// version of HTTP and with which content type.
-fn read_facts(response: &Response<Body>, facts: &mut Facts) {
-    facts.final_url = Some(response.get_uri().to_string());
-    facts.redirects = response.get_redirect_history().map_or(0, |history| {
-        u32::try_from(history.len().saturating_sub(1)).unwrap_or(u32::MAX)
-    });
-    facts.content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .map(|value| one_line(&String::from_utf8_lossy(value.as_bytes())));
-    facts.http_version = match response.version() {
-        Version::HTTP_09 => Some("HTTP/0.9"),
-        Version::HTTP_10 => Some("HTTP/1.0"),
-        Version::HTTP_11 => Some("HTTP/1.1"),
-        Version::HTTP_2 => Some("HTTP/2"),
-        Version::HTTP_3 => Some("HTTP/3"),
-        _ => None,
-    };
-}
-
-/// Reads a small response that is not wanted (an error page) to its end, which lets the
-/// connection go back to the pool; a failure here changes nothing about the answer. A large
-/// one is dropped, and its connection closed.
-fn drain_small(response: Response<Body>) {
-    let expected = response.body().content_length();
-    if expected.is_some_and(|n| n <= DRAIN_LIMIT) {
-        let mut body = response.into_body().into_reader();
-        let _ = io::copy(&mut body, &mut io::sink());
-    }
-}
-
-/// Reads `body` to its end and counts it, keeping none of it: a body of any size costs one
-/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs), and the window of
-/// the `checks`, which are fed each read. Returns the count even when reading fails half way.
-///
-/// Not `io::copy`: its 8 KiB buffer makes sixteen calls through ureq's body reader for each
-/// 128 KiB ureq reads from the socket, and each call has its bookkeeping.
-fn count_body(
-    body: &mut impl Read,
-    expected: Option<u64>,
-    mut checks: Option<&mut BodyChecks<'_>>,
-) -> (u64, io::Result<()>) {
-    let size = expected.map_or(READ_BUFFER, |n| {
-        usize::try_from(n).map_or(READ_BUFFER, |n| n.clamp(1, READ_BUFFER))
-    });
-    let mut buf = vec![0; size];
-    let mut bytes = 0;
-    loop {
-        match body.read(&mut buf) {
-            Ok(0) => return (bytes, Ok(())),
-            Ok(n) => {
-                bytes += n as u64;
-                if let Some(checks) = checks.as_deref_mut() {
-                    checks.feed(&buf[..n]);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (bytes, Err(e)),
-        }
-    }
 }

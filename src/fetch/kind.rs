@@ -21,8 +21,12 @@ use super::classify::{SocketFailure, socket_failure};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// `invalid_url`: not an `http`/`https` URL ([`FetchError::InvalidUrl`]).
+    /// `invalid_url`: not an `http`/`https` URL, or one with a control character or a space
+    /// ([`FetchError::InvalidUrl`], [`FetchError::ControlCharacter`]).
     InvalidUrl,
+    /// `request`: the request cannot be sent as asked, a line of its head being too long
+    /// ([`FetchError::RequestTooLarge`]).
+    Request,
     /// `proxy`: the proxy set for the scheme cannot be used ([`FetchError::UnusableProxy`]).
     Proxy,
     /// `dns`: the host name did not resolve ([`FetchError::Resolve`]).
@@ -42,8 +46,10 @@ pub enum ErrorKind {
     Protocol,
     /// `status`: the status is not one the options accept ([`FetchError::Status`]).
     Status,
-    /// `redirects`: still redirected after the redirects allowed
-    /// ([`FetchError::TooManyRedirects`]).
+    /// `redirects`: a redirect that was not followed: past the redirects allowed, to a scheme
+    /// other than `http`/`https`, or to a `Location` that is no URL
+    /// ([`FetchError::TooManyRedirects`], [`FetchError::RedirectNotAllowed`],
+    /// [`FetchError::InvalidRedirect`]).
     Redirects,
     /// `check`: a content check failed ([`FetchError::Check`]).
     Check,
@@ -58,6 +64,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Request => "request",
             ErrorKind::Proxy => "proxy",
             ErrorKind::Dns => "dns",
             ErrorKind::Connect => "connect",
@@ -99,10 +106,15 @@ impl FetchError {
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
-            FetchError::InvalidUrl { .. } => ErrorKind::InvalidUrl,
+            FetchError::InvalidUrl { .. } | FetchError::ControlCharacter { .. } => {
+                ErrorKind::InvalidUrl
+            }
+            FetchError::RequestTooLarge { .. } => ErrorKind::Request,
             FetchError::UnusableProxy { .. } => ErrorKind::Proxy,
             FetchError::Status { .. } => ErrorKind::Status,
-            FetchError::TooManyRedirects { .. } => ErrorKind::Redirects,
+            FetchError::TooManyRedirects { .. }
+            | FetchError::RedirectNotAllowed { .. }
+            | FetchError::InvalidRedirect { .. } => ErrorKind::Redirects,
             FetchError::Timeout { .. } => ErrorKind::Timeout,
             FetchError::Resolve(_) => ErrorKind::Dns,
             FetchError::Io(e) => match socket_failure(e.kind()) {
@@ -133,6 +145,28 @@ mod tests {
         let io = |kind: io::ErrorKind| FetchError::Io(kind.into());
         for (error, kind) in [
             (FetchError::InvalidUrl { url: "x".into() }, "invalid_url"),
+            (
+                FetchError::ControlCharacter {
+                    part: "/a b".into(),
+                    found: ' ',
+                },
+                "invalid_url",
+            ),
+            (FetchError::RequestTooLarge { limit: 65536 }, "request"),
+            (
+                FetchError::RedirectNotAllowed {
+                    code: 302,
+                    location: "file:///".into(),
+                },
+                "redirects",
+            ),
+            (
+                FetchError::InvalidRedirect {
+                    code: 302,
+                    location: "/a b".into(),
+                },
+                "redirects",
+            ),
             (
                 FetchError::UnusableProxy {
                     var: "all_proxy",

@@ -63,7 +63,11 @@ pub struct FetchOptions {
     /// The statuses that count as success. Any other is [`FetchError::Status`]. Default
     /// `200-299`, as in Python's `urlopen`. A status accepted here is never retried.
     pub accept: StatusRanges,
-    /// Redirects followed before giving up with [`FetchError::TooManyRedirects`]. With 0,
+    /// Redirects followed before giving up with [`FetchError::TooManyRedirects`]. A 3xx with a
+    /// `Location` is followed with the same method, its target resolved against the URL it
+    /// answered as RFC 3986 resolves a reference; a target that is not `http` or `https` is
+    /// [`FetchError::RedirectNotAllowed`], a `Location` that is not a valid URL
+    /// [`FetchError::InvalidRedirect`]. With 0,
     /// redirects are not followed: a `3xx` is then a status like any other, a page if
     /// [`FetchOptions::accept`] has it and [`FetchError::Status`] if not. Default
     /// [`DEFAULT_MAX_REDIRECTS`].

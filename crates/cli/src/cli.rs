@@ -1,16 +1,23 @@
-//! The command line: [`Args`] (clap derive), the [`Backend`] and [`Format`] choices, and the
-//! checks that make a bad value a usage error (exit 2) before anything runs.
+//! The command line: [`Args`] (clap derive), the [`Backend`] and [`Format`] choices, the
+//! checks that make a bad value a usage error (exit 2) before anything runs, and the mapping
+//! from the arguments to the library's options, the pool and the progress line.
 
+use std::io::{self, IsTerminal};
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use fetchall::fetch::{HeaderCheck, Method, Pattern, StatusRanges};
+use fetchall::fetch::{FetchOptions, HeaderCheck, Method, Pattern, Proxies, StatusRanges};
+use fetchall::{Builder, ThreadPool};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
 
+use crate::dispatch::QUEUE_PER_WORKER;
+use crate::input::count_lines;
+use crate::progress::{Progress, StatusLine};
 use crate::shard::Shard;
 
 const EXAMPLES: &str = "\
@@ -33,7 +40,8 @@ Output: 'URL' page is N bytes
 as the concurrent.futures example in the Python docs prints them. A summary goes to stderr.
 
 Exit status: 0 if every URL was fetched, 1 if any failed, 2 for a usage or input error,
-130 when interrupted by Ctrl-C (a second Ctrl-C quits at once).
+130 when interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once),
+141 when stdout was closed before every result was written.
 
 Logging: -v shows each URL's queueing, worker, status and timing on stderr; RUST_LOG
 (e.g. RUST_LOG=fetchall=trace,ureq=debug) overrides -v.";
@@ -64,7 +72,6 @@ pub(crate) struct Args {
     #[arg(short, long, value_name = "SECS", value_parser = parse_timeout, default_value = "60")]
     pub(crate) timeout: Duration,
 
-    // Request and retry options (issue 5, items 1 and 3).
     /// Try a URL up to N more times after a transient failure: a connection refused, reset or
     /// closed early, or status 408, 429, 500, 502, 503 or 504. Waits 50-100ms before the first
     /// retry, doubling to at most 10s, or what a Retry-After header asks; all within --timeout,
@@ -121,7 +128,6 @@ pub(crate) struct Args {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 
-    // Smoke-testing options (issue 5, items 2, 4, 5, 6).
     /// At most N requests at once to any one host; a host that answers 429 is slowed down
     ///
     /// A host is a URL's scheme, host and port. URLs of a host at its limit wait in line while
@@ -154,7 +160,8 @@ pub(crate) struct Args {
     /// Do not show the progress line
     ///
     /// The progress line (done/total, ok, failed, rate, in flight) is drawn on stderr, in
-    /// place, only when stderr is a terminal, and wiped before the summary. -q hides it too.
+    /// place, only when stderr is a terminal, cut to its width, and wiped before the summary.
+    /// -q hides it too. When the URLs are typed at the terminal (-), a message says so instead.
     #[arg(long)]
     pub(crate) no_progress: bool,
 
@@ -225,6 +232,140 @@ pub(crate) enum Format {
     Text,
     /// One JSON object per line, with timings and the worker's name
     Json,
+}
+
+/// The executor a run uses: [`Backend`] once this build is known to have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chosen {
+    /// fetchall's thread pool.
+    Pool,
+    /// A rayon thread pool.
+    #[cfg(feature = "rayon")]
+    Rayon,
+    /// One URL at a time on the main thread.
+    Sequential,
+}
+
+/// `--backend rayon` in a build without the `rayon` feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoRayon;
+
+impl std::fmt::Display for NoRayon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "--backend rayon needs fetchall built with the rayon feature \
+             (cargo build --features rayon)",
+        )
+    }
+}
+
+impl std::error::Error for NoRayon {}
+
+impl Args {
+    /// The executor to run on, checked against this build once, before anything starts.
+    ///
+    /// # Errors
+    ///
+    /// [`NoRayon`] for `--backend rayon` in a build without rayon.
+    pub(crate) fn backend(&self) -> Result<Chosen, NoRayon> {
+        match self.backend {
+            Backend::Pool => Ok(Chosen::Pool),
+            #[cfg(feature = "rayon")]
+            Backend::Rayon => Ok(Chosen::Rayon),
+            #[cfg(not(feature = "rayon"))]
+            Backend::Rayon => Err(NoRayon),
+            Backend::Sequential => Ok(Chosen::Sequential),
+        }
+    }
+
+    /// The fetcher's options: every request option, and connections kept for every worker.
+    pub(crate) fn fetch_options(&self) -> FetchOptions {
+        let mut options = FetchOptions::default();
+        options.timeout = self.timeout;
+        options.retries = self.retries;
+        options.method = self.method;
+        options.headers = self.headers.iter().cloned().collect();
+        options.user_agent = self.user_agent.clone();
+        options.accept = self.accept.clone();
+        options.max_redirects = self.max_redirects;
+        options.insecure = self.insecure;
+        if self.insecure {
+            tracing::warn!("--insecure: TLS certificates and host names are not verified");
+        }
+        if self.demo {
+            // The demo fetches only its own server on 127.0.0.1, which a proxy named in the
+            // environment could not reach.
+            options.proxies = Proxies::none();
+        }
+        // Every worker may keep a connection to the same host alive.
+        options.max_idle_connections_per_host =
+            options.max_idle_connections_per_host.max(self.max_workers);
+        self.checks(&mut options);
+        options
+    }
+
+    /// The content checks and the time budget (`--expect`, `--reject`, `--expect-header`,
+    /// `--scan-limit`, `--slow`). Expected texts are tried before patterns, rejected ones after.
+    fn checks(&self, options: &mut FetchOptions) {
+        let checks = &mut options.checks;
+        for text in &self.expect {
+            checks.expect(Pattern::text(text.as_str()));
+        }
+        for pattern in &self.expect_regex {
+            checks.expect(pattern.clone());
+        }
+        for text in &self.reject {
+            checks.reject(Pattern::text(text.as_str()));
+        }
+        for pattern in &self.reject_regex {
+            checks.reject(pattern.clone());
+        }
+        for header in &self.expect_header {
+            checks.expect_header(header.clone());
+        }
+        checks.set_scan_limit(self.scan_limit);
+        options.slow = self.slow;
+    }
+
+    /// The thread pool's builder (for the pool and rayon backends): `--max-workers` threads
+    /// named `fetchall_N`, with a bounded queue.
+    pub(crate) fn pool_builder(&self) -> Builder {
+        ThreadPool::builder()
+            .num_threads(self.max_workers)
+            .thread_name_prefix("fetchall")
+            .queue_bound(self.max_workers.saturating_mul(QUEUE_PER_WORKER))
+    }
+
+    /// The share of the input this run fetches: `--shard`, or all of it.
+    pub(crate) fn shard(&self) -> Shard {
+        self.shard.unwrap_or(Shard::ALL)
+    }
+
+    /// `true` when the URLs are typed at a terminal: `-` with stdin a terminal.
+    pub(crate) fn reads_the_terminal(&self) -> bool {
+        self.file.as_deref() == Some(Path::new("-")) && io::stdin().is_terminal()
+    }
+
+    /// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`, the
+    /// URLs are typed at the terminal (the terminal echoes them where the line is), or
+    /// `TERM=dumb` (the line is erased with `ESC [ K`). The total is counted ahead for a
+    /// regular file; for other input the reader tells it (`read`) when it reaches the end.
+    pub(crate) fn progress(&self, stderr: &StatusLine, read: Receiver<u64>) -> Progress {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        if self.no_progress
+            || self.quiet
+            || dumb
+            || !io::stderr().is_terminal()
+            || self.reads_the_terminal()
+        {
+            return Progress::off();
+        }
+        let counted = match self.file.as_deref() {
+            Some(path) if path != Path::new("-") => count_lines(path, self.shard()),
+            _ => None,
+        };
+        Progress::on(stderr.clone(), read, counted, io::stdout().is_terminal())
+    }
 }
 
 fn parse_workers(s: &str) -> Result<usize, String> {

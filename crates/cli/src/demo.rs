@@ -1,12 +1,13 @@
 //! `fetchall --demo`: the example, runnable on a machine with no internet.
 //!
-//! Starts the library's loopback server ([`fetchall_serve::Server`]) and makes a URL list on
+//! Starts the loopback test server ([`fetchall_serve::Server`]) and makes a URL list on
 //! it with varied delays and sizes, a `404`, and a port where nothing listens, so the results
 //! come back in a different order from the input, as they do on the real web.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 
+use anyhow::Context as _;
 use fetchall_serve::Server;
 
 use crate::input::Source;
@@ -29,8 +30,8 @@ const ROUTES: &[&str] = &[
 /// # Errors
 ///
 /// If the server cannot start.
-pub(crate) fn start(workers: usize, quiet: bool) -> Result<(Server, Source), String> {
-    let server = Server::start().map_err(|e| format!("cannot start the demo server: {e}"))?;
+pub(crate) fn start(workers: usize, quiet: bool) -> anyhow::Result<(Server, Source)> {
+    let server = Server::start().context("cannot start the demo server")?;
     let mut urls: Vec<String> = ROUTES.iter().map(|path| server.url(path)).collect();
     urls.insert(3, refused_url());
     if !quiet {

@@ -2,20 +2,23 @@
 //!
 //! Lines are read as bytes, so a line that is not UTF-8 is reported on its own instead of ending
 //! the run, and no more than [`MAX_LINE`] bytes of one line are ever held: the rest of a longer
-//! line is read and thrown away. A reader thread feeds the lines to the main thread through a
-//! small bounded channel, so the main thread never blocks on a slow input (a terminal, a pipe)
-//! while results are waiting to be printed or Ctrl-C has been pressed. Lines travel in batches,
-//! which saves a thread wake-up per line; a batch is sent early whenever the next read could
-//! block, so a line typed at a terminal is fetched at once.
+//! line is read and thrown away. A reader thread feeds the lines to the main thread's event
+//! channel, paced by credits that the main thread hands out (see [`spawn_reader`]), so the main
+//! thread never blocks on a slow input (a terminal, a pipe) while results are waiting to be
+//! printed or a signal has come, and the input is read only a few batches ahead. Lines travel
+//! in batches, which saves a thread wake-up per line; a batch is sent early whenever the next
+//! read could block, so a line typed at a terminal is fetched at once.
 //!
 //! With `--shard K/N` the reader passes on only this run's share of the lines (see
 //! [`crate::shard`]), so the others cost no more than being read.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
+
+use anyhow::Context as _;
 
 use crate::shard::Shard;
 
@@ -27,9 +30,6 @@ const SHOWN: usize = 200;
 
 /// Lines sent to the main thread at once, at most.
 const BATCH: usize = 64;
-
-/// Batches read ahead of the main thread.
-const READ_AHEAD: usize = 4;
 
 /// One input line worth a result line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,16 @@ pub(crate) enum Line {
     },
 }
 
+impl Line {
+    /// What the line is shown as in its result line.
+    pub(crate) fn shown(&self) -> &str {
+        match self {
+            Line::Url(url) => url,
+            Line::Rejected { shown, .. } => shown,
+        }
+    }
+}
+
 /// Where the URLs come from.
 #[derive(Debug)]
 pub(crate) enum Source {
@@ -54,61 +64,91 @@ pub(crate) enum Source {
     File(File),
     /// Lines made by the program itself (`--demo`).
     Memory(Vec<u8>),
+    /// Any reader, for tests that watch how far the input is read.
+    #[cfg(test)]
+    Reader(AnyReader),
+}
+
+/// Any reader, for [`Source::Reader`].
+#[cfg(test)]
+pub(crate) struct AnyReader(pub(crate) Box<dyn Read + Send>);
+
+#[cfg(test)]
+impl std::fmt::Debug for AnyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnyReader(..)")
+    }
 }
 
 impl Source {
     /// Opens `path` (`-` is standard input). A missing, unreadable or directory path is an error
     /// here, before anything runs.
-    pub(crate) fn open(path: &Path) -> Result<Source, String> {
+    ///
+    /// # Errors
+    ///
+    /// If `path` cannot be opened, or is a directory; the OS error is the cause.
+    pub(crate) fn open(path: &Path) -> anyhow::Result<Source> {
         if path == Path::new("-") {
             return Ok(Source::Stdin);
         }
         let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-        match file.metadata() {
-            Ok(meta) if meta.is_dir() => Err(format!("cannot read {shown}: it is a directory")),
-            Ok(_) => Ok(Source::File(file)),
-            Err(e) => Err(format!("cannot read {shown}: {e}")),
+        let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {shown}"))?;
+        if meta.is_dir() {
+            anyhow::bail!("cannot read {shown}: it is a directory");
         }
+        Ok(Source::File(file))
     }
 }
 
-/// What the reader thread sends; the channel closing means the input ended.
+/// What the reader thread sends, in this order: batches of lines, then the end or the error.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Input {
     /// The next lines worth a result, in input order.
     Lines(Vec<Line>),
+    /// The input ended; nothing more comes.
+    End,
     /// Reading failed; nothing more comes.
     Failed(io::Error),
 }
 
-/// Starts a thread that reads `source` and sends the lines of `shard`. The thread ends at the
-/// end of the input, on a read error, or when the receiver is dropped.
+/// Starts a thread that reads `source` and hands the lines of `shard` to `send`, in batches.
+/// Each batch costs one credit: the thread waits for one on `credits` before it sends, so the
+/// receiver decides how far the input is read ahead. The thread ends at the end of the input, on
+/// a read error, or when `send` returns `false` or the credits' sender is dropped (the run
+/// stopped).
 ///
-/// The second receiver gets the number of lines sent, once, as soon as the reader reaches the
-/// end of the input: before the main thread has taken the last lines, so that the progress
-/// line can show the total.
+/// The returned receiver gets the number of lines sent, once, as soon as the reader reaches the
+/// end of the input: before the main thread has taken the last lines, so that the progress line
+/// can show the total.
 pub(crate) fn spawn_reader(
     source: Source,
-    name: PathBuf,
+    name: &Path,
     shard: Shard,
-) -> io::Result<(Receiver<Event>, Receiver<u64>)> {
-    let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
+    send: impl Fn(Input) -> bool + Send + 'static,
+    credits: Receiver<()>,
+) -> io::Result<Receiver<u64>> {
     let (total_tx, total) = mpsc::channel();
     thread::Builder::new()
         .name("fetchall-input".into())
         .spawn(move || {
-            let (tx, total) = (&tx, &total_tx);
+            let out = Out {
+                send,
+                credits,
+                total: total_tx,
+            };
             match source {
-                Source::Stdin => send_lines(Lines::new(io::stdin(), shard), tx, total),
-                Source::File(file) => send_lines(Lines::new(file, shard), tx, total),
-                Source::Memory(bytes) => {
-                    send_lines(Lines::new(io::Cursor::new(bytes), shard), tx, total);
-                }
+                Source::Stdin => out.send_lines(Lines::new(io::stdin(), shard)),
+                Source::File(file) => out.send_lines(Lines::new(file, shard)),
+                Source::Memory(bytes) => out.send_lines(Lines::new(io::Cursor::new(bytes), shard)),
+                #[cfg(test)]
+                Source::Reader(reader) => out.send_lines(Lines::new(reader.0, shard)),
             }
         })?;
     tracing::debug!(input = %name.display(), %shard, "reading");
-    Ok((rx, total))
+    Ok(total)
 }
 
 /// Counts the lines of `shard` in the regular file at `path` on a thread of its own, for the
@@ -141,39 +181,54 @@ pub(crate) fn count_lines(path: &Path, shard: Shard) -> Option<Receiver<u64>> {
     spawned.ok().map(|_| rx)
 }
 
-fn send_lines(mut lines: Lines<impl Read>, tx: &SyncSender<Event>, total: &Sender<u64>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut count = 0;
-    // A closed channel means the main thread stopped (Ctrl-C, closed stdout): stop reading.
-    let send = |batch: &mut Vec<Line>| {
-        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
-        full.is_empty() || tx.send(Event::Lines(full)).is_ok()
-    };
-    loop {
-        let mut open = true;
-        let next = lines.next_line(|| open = send(&mut batch));
-        if !open {
-            return;
+/// Where the reader thread's lines go.
+struct Out<S> {
+    send: S,
+    credits: Receiver<()>,
+    total: Sender<u64>,
+}
+
+impl<S: Fn(Input) -> bool> Out<S> {
+    /// Sends a non-empty batch once a credit has come; `false` if the run stopped.
+    fn batch(&self, batch: &mut Vec<Line>) -> bool {
+        if batch.is_empty() {
+            return true;
         }
-        match next {
-            Ok(Some(line)) => {
-                count += 1;
-                batch.push(line);
-                if batch.len() == BATCH && !send(&mut batch) {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        self.credits.recv().is_ok() && (self.send)(Input::Lines(full))
+    }
+
+    fn send_lines(&self, mut lines: Lines<impl Read>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut count = 0;
+        loop {
+            let mut open = true;
+            let next = lines.next_line(|| open = self.batch(&mut batch));
+            if !open {
+                return;
+            }
+            match next {
+                Ok(Some(line)) => {
+                    count += 1;
+                    batch.push(line);
+                    if batch.len() == BATCH && !self.batch(&mut batch) {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    // Told first: the last batch may wait for its credit for a while.
+                    let _ = self.total.send(count);
+                    if self.batch(&mut batch) {
+                        (self.send)(Input::End);
+                    }
                     return;
                 }
-            }
-            Ok(None) => {
-                // Told first: the last batch may wait in the channel for a while.
-                let _ = total.send(count);
-                send(&mut batch);
-                return;
-            }
-            Err(e) => {
-                if send(&mut batch) {
-                    let _ = tx.send(Event::Failed(e));
+                Err(e) => {
+                    if self.batch(&mut batch) {
+                        (self.send)(Input::Failed(e));
+                    }
+                    return;
                 }
-                return;
             }
         }
     }
@@ -424,19 +479,33 @@ mod tests {
 
     #[test]
     fn the_reader_tells_the_total_without_waiting_for_the_lines_to_be_taken() {
-        // Fewer lines than the channel holds: the reader reaches the end with none taken.
         let text: String = (0..200).map(|i| format!("http://h/{i}\n# c\n")).collect();
         let source = Source::Memory(text.into_bytes());
-        let (lines, total) = spawn_reader(source, "test".into(), "1/2".parse().unwrap()).unwrap();
+        let (tx, lines) = mpsc::channel();
+        let (credit, credits) = mpsc::channel();
+        // Credits for every batch up front: the reader reaches the end with none taken.
+        for _ in 0..100usize.div_ceil(BATCH) {
+            credit.send(()).unwrap();
+        }
+        let send = move |input| tx.send(input).is_ok();
+        let total = spawn_reader(
+            source,
+            Path::new("test"),
+            "1/2".parse().unwrap(),
+            send,
+            credits,
+        )
+        .unwrap();
         let limit = std::time::Duration::from_secs(30);
         assert_eq!(total.recv_timeout(limit), Ok(100));
-        let taken: usize = lines
-            .iter()
-            .map(|event| match event {
-                Event::Lines(batch) => batch.len(),
-                Event::Failed(e) => panic!("{e}"),
-            })
-            .sum();
+        let mut taken = 0;
+        loop {
+            match lines.recv_timeout(limit).expect("the reader sends its end") {
+                Input::Lines(batch) => taken += batch.len(),
+                Input::End => break,
+                Input::Failed(e) => panic!("{e}"),
+            }
+        }
         assert_eq!(taken, 100);
     }
 
@@ -462,10 +531,11 @@ mod tests {
     #[test]
     fn a_directory_is_refused_up_front() {
         let dir = std::env::temp_dir();
-        let err = Source::open(&dir).unwrap_err();
+        let err = format!("{:#}", Source::open(&dir).unwrap_err());
         assert!(err.ends_with("it is a directory"), "{err}");
         let missing = dir.join("fetchall-no-such-file.txt");
-        let err = Source::open(&missing).unwrap_err();
+        let err = format!("{:#}", Source::open(&missing).unwrap_err());
         assert!(err.starts_with("cannot open "), "{err}");
+        assert!(err.ends_with("(os error 2)"), "the cause is shown: {err}");
     }
 }

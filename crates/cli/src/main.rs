@@ -1,34 +1,203 @@
 //! The `fetchall` command: fetch every URL of a file on a thread pool and print each result as
 //! it completes, as the `ThreadPoolExecutor` example in Python's docs does.
 //!
-//! This file only parses the arguments and turns the run's end into an exit status; see
-//! [`run::run`]. The modules below are the binary's own: the library never prints.
+//! This file wires the run together: parse the arguments ([`cli`]), build the reader, the
+//! fetcher and the executor, drive the run loop ([`dispatch`]), and turn its end into an exit
+//! status. The modules below are the binary's own: the library never prints.
 
 mod cli;
 mod demo;
+mod dispatch;
 mod hosts;
 mod input;
+mod intake;
+mod interrupt;
+mod logging;
 mod order;
 mod output;
+mod printer;
 mod progress;
-mod run;
 mod shard;
+mod task;
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::Parser;
+use fetchall::{BuildError, Executor, Sequential};
 
-use crate::cli::Args;
+use crate::cli::{Args, Chosen};
+use crate::dispatch::{End, Events, Options, Report, fetch_all};
+use crate::input::Source;
+use crate::intake::Intake;
+use crate::progress::StatusLine;
+use crate::task::FetchFn;
+
+/// Exit status when some URL failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit status for a usage error, an input that cannot be read, or results that cannot be
+/// written (clap uses 2 for usage errors too).
+const EXIT_ERROR: u8 = 2;
+/// Exit status when stdout was closed before every result was written: 128 + SIGPIPE, what a
+/// shell under `set -o pipefail` reports for `seq` and the coreutils in the same place.
+const EXIT_BROKEN_PIPE: u8 = 141;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run::run(&args) {
+    match run(&args) {
         Ok(code) => code,
-        Err(message) => {
+        Err(e) => {
+            // `{:#}`: the error and its causes, `cannot open x: No such file or directory`.
             // Not eprintln!: it panics when stderr is closed.
-            let _ = writeln!(std::io::stderr(), "fetchall: {message}");
-            ExitCode::from(run::EXIT_USAGE)
+            let _ = writeln!(io::stderr(), "fetchall: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// Runs the command: everything between the parsed arguments and the exit status.
+///
+/// # Errors
+///
+/// A usage or setup error (exit 2), with its cause: an input that cannot be opened, a backend
+/// this build lacks, a pool that cannot start.
+fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    // Logs, warnings and the summary share stderr with the progress line.
+    let stderr = StatusLine::stderr();
+    logging::init(args.verbose, stderr.clone());
+    let backend = args.backend()?;
+    // The demo's server must outlive the run.
+    let (source, name, _server) = match &args.file {
+        Some(path) => (Source::open(path)?, path.clone(), None),
+        None => {
+            let (server, source) = demo::start(args.max_workers, args.quiet)?;
+            (source, PathBuf::from("--demo"), Some(server))
+        }
+    };
+    if args.reads_the_terminal() && !args.quiet {
+        // What the run waits for, instead of a progress line the typed URLs would be glued to.
+        let _ = writeln!(
+            io::stderr(),
+            "fetchall: reading URLs from the terminal; end with Ctrl-D"
+        );
+    }
+    let events = Events::new();
+    let (intake, total) = Intake::start(source, &name, args.shard(), events.input())
+        .context("cannot start reading")?;
+    let progress = args.progress(&stderr, total);
+    if progress.is_on() {
+        interrupt::watch_resizes(events.sender());
+    }
+    let options = Options {
+        format: args.format,
+        ordered: args.ordered,
+        per_host: args.per_host,
+        progress,
+    };
+    let run = Run {
+        intake,
+        events,
+        fetch: task::fetcher(args.fetch_options()),
+        options,
+        stderr,
+    };
+    let builder = args.pool_builder();
+    let report = match backend {
+        Chosen::Pool => run.drive(builder.build())?,
+        #[cfg(feature = "rayon")]
+        Chosen::Rayon => run.drive(builder.build_rayon())?,
+        Chosen::Sequential => run.drive(Ok(Sequential))?,
+    };
+    Ok(conclude(report, args.quiet))
+}
+
+/// Everything a run needs but its executor.
+struct Run {
+    intake: Intake,
+    events: Events,
+    fetch: Arc<FetchFn>,
+    options: Options,
+    stderr: StatusLine,
+}
+
+impl Run {
+    /// Starts the executor, hands it to the signal handler too, and runs the loop on stdout.
+    fn drive<E>(self, executor: Result<E, BuildError>) -> anyhow::Result<Report>
+    where
+        E: Executor + Send + 'static,
+    {
+        // Not `.context()`: a `BuildError` already shows its cause in its own message, and
+        // `{:#}` would print the cause twice.
+        let executor =
+            Arc::new(executor.map_err(|e| anyhow::anyhow!("cannot start the pool: {e}"))?);
+        interrupt::install(executor.clone(), self.events.sender(), self.stderr);
+        let stdout = io::stdout().lock();
+        let report = fetch_all(
+            &*executor,
+            self.intake,
+            self.events,
+            self.fetch,
+            stdout,
+            self.options,
+        );
+        if matches!(
+            report.end,
+            End::Interrupted(_) | End::BrokenPipe | End::Output(_)
+        ) {
+            // Dropping the pool would join its workers, which may be stuck in fetches for up
+            // to the timeout. The process is about to exit, which ends them: detach the pool
+            // instead. (The signal handler holds the other reference, which is never dropped.)
+            if let Ok(executor) = Arc::try_unwrap(executor) {
+                executor.detach();
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Prints the summary and picks the exit status.
+fn conclude(report: Report, quiet: bool) -> ExitCode {
+    let summary = |interrupted: bool| {
+        if !quiet {
+            // A closed stderr is no reason to fail: the results are on stdout.
+            let _ = writeln!(
+                io::stderr(),
+                "{}",
+                report.summary.line(report.wall, interrupted)
+            );
+        }
+    };
+    let failed = || {
+        if report.summary.failed() > 0 {
+            ExitCode::from(EXIT_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        }
+    };
+    match &report.end {
+        End::Finished => {
+            summary(false);
+            failed()
+        }
+        End::Interrupted(signal) => {
+            summary(true);
+            // 128 + the signal, as shells report a process the signal killed.
+            ExitCode::from(u8::try_from(128 + signal).unwrap_or(u8::MAX))
+        }
+        // Quiet: whoever closed the pipe may have what they wanted (`| head -1`). Not 0:
+        // results were not delivered, and `set -o pipefail` should see it.
+        End::BrokenPipe => ExitCode::from(EXIT_BROKEN_PIPE),
+        End::Input(e) => {
+            summary(false);
+            let _ = writeln!(io::stderr(), "fetchall: error reading the input: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+        End::Output(e) => {
+            let _ = writeln!(io::stderr(), "fetchall: cannot write the results: {e}");
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

@@ -133,7 +133,7 @@ fn ctrl_c_reports_held_lines_as_cancelled_in_input_order() {
     let order: Vec<&str> = rest.iter().map(|l| url_of(l)).collect();
     assert_eq!(order, urls[3..]);
     assert!(
-        stderr.contains("fetchall: interrupted: 3 ok, 6 failed"),
+        stderr.contains("fetchall: interrupted: 3 ok, 2 failed, 4 not run"),
         "{stderr}"
     );
 }

@@ -8,3 +8,5 @@ mod cli;
 mod cli_checks;
 mod cli_request;
 mod cli_scheduling;
+mod cli_signals;
+mod cli_terminal;

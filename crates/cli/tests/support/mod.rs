@@ -1,10 +1,12 @@
 //! What the binary's tests share, in ripgrep's shape (its `tests/util.rs` `TestCommand`): one
 //! runner for the binary ([`bin`]), the loopback servers the tests start besides
-//! [`fetchall_serve::Server`] ([`gate`], [`proxy`]), a terminal ([`tmux`]), scratch files, and
+//! [`fetchall_serve::Server`] ([`gate`], [`hang`], [`proxy`]), a terminal ([`tmux`]), scratch
+//! files, and
 //! the check that a tool an ignored test needs is installed.
 
 pub(crate) mod bin;
 pub(crate) mod gate;
+pub(crate) mod hang;
 pub(crate) mod proxy;
 pub(crate) mod tmux;
 

@@ -42,12 +42,32 @@ impl Tmux {
 
     /// Runs `script` with sh in a new 100x20 window.
     pub(crate) fn run_script(&self, script: &Path) {
+        self.run_script_in(script, 100);
+    }
+
+    /// Runs `script` with sh in a new window `columns` wide and 20 rows high.
+    pub(crate) fn run_script_in(&self, script: &Path, columns: u16) {
         let command = format!("sh {}", script.display());
-        let out = self
-            .tmux()
-            .args(["new-session", "-d", "-x", "100", "-y", "20", &command])
-            .run();
-        assert!(out.status.success(), "tmux new-session: {}", out.stderr);
+        self.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            &columns.to_string(),
+            "-y",
+            "20",
+            &command,
+        ]);
+    }
+
+    /// Makes the window `columns` wide.
+    pub(crate) fn resize(&self, columns: u16) {
+        self.run(&["resize-window", "-x", &columns.to_string(), "-y", "20"]);
+    }
+
+    /// Runs `tmux ARGS` on this server, and fails the test if it fails.
+    pub(crate) fn run(&self, args: &[&str]) {
+        let out = self.tmux().args(args).run();
+        assert!(out.status.success(), "tmux {args:?}: {}", out.stderr);
     }
 
     /// What the window shows now.

@@ -1,0 +1,176 @@
+//! The output side of the run loop: every result line goes through [`Printer`], which writes it
+//! in the chosen format, in completion order or (with `--ordered`) input order, counts it for
+//! the summary, and keeps the progress line out of its way.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use crate::cli::Format;
+use crate::order::Reorder;
+use crate::output::{Outcome, Summary, format_json, format_line};
+use crate::progress::{Counts, Progress};
+
+/// Writes result lines to `out`, one write and one flush each.
+#[derive(Debug)]
+pub(crate) struct Printer<W> {
+    out: W,
+    format: Format,
+    /// With `--ordered`: results waiting for the lines before them.
+    order: Option<Reorder<Outcome>>,
+    summary: Summary,
+    progress: Progress,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer on `out`; `ordered` prints in input order.
+    pub(crate) fn new(out: W, format: Format, ordered: bool, progress: Progress) -> Printer<W> {
+        Printer {
+            out,
+            format,
+            order: ordered.then(Reorder::new),
+            summary: Summary::default(),
+            progress,
+        }
+    }
+
+    /// Prints `outcome`, the result of line `seq`, now, or with `--ordered` once every line
+    /// before it is printed.
+    ///
+    /// # Errors
+    ///
+    /// If stdout cannot be written (closed, full disk).
+    pub(crate) fn deliver(&mut self, seq: u64, outcome: Outcome) -> io::Result<()> {
+        let Some(order) = self.order.as_mut() else {
+            return self.emit(&outcome);
+        };
+        order.insert(seq, outcome);
+        while let Some(next) = self.order.as_mut().and_then(Reorder::pop) {
+            self.emit(&next)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, outcome: &Outcome) -> io::Result<()> {
+        self.summary.record(outcome);
+        let line = match self.format {
+            Format::Text => format_line(outcome),
+            Format::Json => format_json(outcome),
+        };
+        self.progress.before_stdout();
+        // One write and one flush per line: each line shows as soon as its URL completes, and
+        // a closed stdout is noticed at the next line.
+        writeln!(self.out, "{line}").and_then(|()| self.out.flush())
+    }
+
+    /// With `--ordered`, how many of the `taken` lines are not printed yet; 0 without.
+    pub(crate) fn unprinted(&self, taken: u64) -> u64 {
+        self.order.as_ref().map_or(0, |o| taken - o.next())
+    }
+
+    /// Redraws the progress line if it is due, with the printed counts and those given.
+    pub(crate) fn update_progress(&mut self, in_flight: usize, held: usize) {
+        let counts = Counts {
+            ok: self.summary.ok(),
+            failed: self.summary.failed(),
+            in_flight,
+            held,
+        };
+        self.progress.update(counts);
+    }
+
+    /// The terminal was resized: the progress line is redrawn at the next update.
+    pub(crate) fn resized(&mut self) {
+        self.progress.resized();
+    }
+
+    /// When the progress line next wants redrawing, if it does.
+    pub(crate) fn progress_due(&self) -> Option<Instant> {
+        self.progress.due()
+    }
+
+    /// The counts of every line printed.
+    pub(crate) fn into_summary(self) -> Summary {
+        self.summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{Failure, FailureKind, Fetched, Timeline};
+
+    fn outcome(url: &str, bytes: Option<u64>) -> Outcome {
+        Outcome {
+            url: url.to_owned(),
+            result: bytes
+                .map(|bytes| Fetched {
+                    bytes,
+                    status: 200,
+                    attempts: 1,
+                    facts: fetchall::fetch::Facts::default(),
+                })
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::Fetch(fetchall::fetch::ErrorKind::Timeout),
+                        "timed out",
+                    )
+                }),
+            timeline: Timeline::default(),
+        }
+    }
+
+    #[test]
+    fn results_print_as_they_come_and_are_counted() {
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, Format::Text, false, Progress::off());
+        printer.deliver(1, outcome("http://b/", Some(5))).unwrap();
+        printer.deliver(0, outcome("http://a/", None)).unwrap();
+        assert_eq!(printer.unprinted(2), 0);
+        let summary = printer.into_summary();
+        assert_eq!((summary.ok(), summary.failed()), (1, 1));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "'http://b/' page is 5 bytes\n'http://a/' generated an exception: timed out\n"
+        );
+    }
+
+    #[test]
+    fn ordered_results_wait_for_the_lines_before_them() {
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, Format::Json, true, Progress::off());
+        printer.deliver(2, outcome("http://c/", Some(3))).unwrap();
+        printer.deliver(1, outcome("http://b/", Some(2))).unwrap();
+        assert_eq!(printer.unprinted(3), 3, "nothing printed before line 0");
+        printer.deliver(0, outcome("http://a/", Some(1))).unwrap();
+        assert_eq!(printer.unprinted(3), 0);
+        drop(printer);
+        let urls: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["url"].to_string())
+            .collect();
+        assert_eq!(urls, [r#""http://a/""#, r#""http://b/""#, r#""http://c/""#]);
+    }
+
+    /// A stdout whose reader has gone.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_is_an_error_for_the_caller() {
+        let mut printer = Printer::new(Closed, Format::Text, false, Progress::off());
+        let err = printer
+            .deliver(0, outcome("http://a/", Some(1)))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
