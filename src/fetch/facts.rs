@@ -176,3 +176,54 @@ pub(super) fn take() -> Facts {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_connection_reports_its_opening_once() {
+        reset();
+        looked_up(Duration::from_micros(5));
+        let started = Instant::now();
+        connecting();
+        let remote = Some(SocketAddr::from(([127, 0, 0, 1], 80)));
+        tcp_connected(remote);
+        let opened = opened(started, false);
+        assert_eq!(opened.remote_addr, remote);
+        assert_eq!(opened.dns, Some(Duration::from_micros(5)));
+        assert!(opened.connect.is_some() && opened.tls.is_none());
+
+        request_sent(Some(opened), remote);
+        first_byte();
+        let first = take();
+        assert_eq!(first.remote_addr, remote);
+        assert!(first.connect.is_some() && first.ttfb.is_some());
+
+        // The next request on the same connection: reused, only the address and the wait.
+        request_sent(None, remote);
+        first_byte();
+        let second = take();
+        assert_eq!(second.remote_addr, remote);
+        assert_eq!((second.dns, second.connect, second.tls), (None, None, None));
+        assert!(second.ttfb.is_some());
+    }
+
+    #[test]
+    fn a_connect_of_an_earlier_request_is_not_taken_for_this_one() {
+        reset();
+        tcp_connected(Some(SocketAddr::from(([127, 0, 0, 1], 81))));
+        let started = Instant::now();
+        // No connect of its own happened (a chained transport, say): no address, and the whole
+        // time counts as the connect.
+        connecting();
+        let opened = opened(started, true);
+        assert_eq!(opened.remote_addr, None);
+        assert!(opened.connect.is_some());
+        assert_eq!(opened.tls, Some(Duration::ZERO));
+        // Only the first byte after a request counts, and only once.
+        reset();
+        first_byte();
+        assert_eq!(take().ttfb, None);
+    }
+}
