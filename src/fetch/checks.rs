@@ -704,6 +704,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_past_a_small_limit_are_only_counted() {
+        let body = [b'x'; 40];
+        for limit in [0, 1, 3, 10, 39, 40] {
+            for cuts in [&[][..], &[12], &[1, 2, 3, 12, 13], &[5, 30]] {
+                let literal = checks(&[text("y")], &[], limit);
+                let pattern = checks(&[regex(r"y|\bz")], &[text("zz")], limit);
+                for c in [literal, pattern] {
+                    let e = run(&c, &body, cuts).expect_err("no y");
+                    let within = limit >= 40;
+                    assert_eq!(
+                        e.to_string().contains("in the first"),
+                        !within,
+                        "limit {limit}, cuts {cuts:?}: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sizes_read_like_a_person_writes_them() {
         assert_eq!(size(DEFAULT_SCAN_LIMIT), "4 MiB");
         assert_eq!(size(64 * 1024), "64 KiB");
