@@ -1,7 +1,7 @@
-//! The signals a run listens to. Interruption: the first SIGINT (Ctrl-C), SIGTERM (`timeout`, systemd, docker, Kubernetes,
-//! a cancelled CI job) or SIGHUP (a closed terminal) cancels the queued tasks and tells the run
-//! loop, which reports every submitted line, prints the summary and exits with 128 + the
-//! signal's number; a second one quits at once.
+//! The signals a run listens to. Interruption: the first SIGINT (Ctrl-C), SIGTERM (`timeout`,
+//! systemd, docker, Kubernetes, a cancelled CI job) or SIGHUP (a closed terminal) tells the run
+//! loop, which cancels the queued tasks, reports every submitted line, prints the summary and
+//! exits with 128 + the signal's number; a second one quits at once.
 //!
 //! The signals are caught by `signal-hook`, whose handler only writes to a pipe; a thread of
 //! ours reads it and does the rest, outside the signal handler. `ctrlc` with its `termination`
@@ -11,11 +11,9 @@
 //! And SIGWINCH, for the progress line: a resized terminal gets the line redrawn at its new
 //! width at once ([`watch_resizes`]).
 
-use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread;
 
-use fetchall::Executor;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::Signals;
 
@@ -25,14 +23,14 @@ use crate::progress::StatusLine;
 /// The signals that stop a run cleanly.
 pub(crate) const STOPPING: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
-/// Catches [`STOPPING`]. At the first, cancels what `executor` has queued and sends
-/// [`Event::Interrupted`] to the run loop on `events`; at a second, wipes the progress line on
-/// `stderr` and exits with 128 + its number. Without the handler (it could not be installed),
-/// a signal ends the program as if there were none, and a warning says so.
-pub(crate) fn install<E>(executor: Arc<E>, events: Sender<Event>, stderr: StatusLine)
-where
-    E: Executor + Send + 'static,
-{
+/// Catches [`STOPPING`]. At the first, sends [`Event::Interrupted`] to the run loop on
+/// `events`; at a second, wipes the progress line on `stderr` and exits with 128 + its number.
+/// Without the handler (it could not be installed), a signal ends the program as if there were
+/// none, and a warning says so.
+///
+/// The handler holds no executor: the loop cancels the queue itself when the event comes. It
+/// never waits long in a submit (see [`crate::dispatch`]), so the event is seen at once.
+pub(crate) fn install(events: Sender<Event>, stderr: StatusLine) {
     let mut signals = match Signals::new(STOPPING) {
         Ok(signals) => signals,
         Err(e) => {
@@ -54,8 +52,6 @@ where
                 tracing::warn!("{}", stopping_message(signal));
                 // The loop may be gone already (the run is ending): nothing to tell it then.
                 let _ = events.send(Event::Interrupted(signal));
-                // Unblocks a submit waiting on a full queue, and spares the queued URLs.
-                executor.cancel_pending();
             }
         });
     if let Err(e) = spawned {

@@ -124,19 +124,15 @@ struct Run {
 }
 
 impl Run {
-    /// Starts the executor, hands it to the signal handler too, and runs the loop on stdout.
-    fn drive<E>(self, executor: Result<E, BuildError>) -> anyhow::Result<Report>
-    where
-        E: Executor + Send + 'static,
-    {
+    /// Starts the executor, installs the signal handler, and runs the loop on stdout.
+    fn drive<E: Executor>(self, executor: Result<E, BuildError>) -> anyhow::Result<Report> {
         // Not `.context()`: a `BuildError` already shows its cause in its own message, and
         // `{:#}` would print the cause twice.
-        let executor =
-            Arc::new(executor.map_err(|e| anyhow::anyhow!("cannot start the pool: {e}"))?);
-        interrupt::install(executor.clone(), self.events.sender(), self.stderr);
+        let executor = executor.map_err(|e| anyhow::anyhow!("cannot start the pool: {e}"))?;
+        interrupt::install(self.events.sender(), self.stderr);
         let stdout = io::stdout().lock();
         let report = fetch_all(
-            &*executor,
+            &executor,
             self.intake,
             self.events,
             self.fetch,
@@ -147,12 +143,11 @@ impl Run {
             report.end,
             End::Interrupted(_) | End::BrokenPipe | End::Output(_)
         ) {
-            // Dropping the pool would join its workers, which may be stuck in fetches for up
-            // to the timeout. The process is about to exit, which ends them: detach the pool
-            // instead. (The signal handler holds the other reference, which is never dropped.)
-            if let Ok(executor) = Arc::try_unwrap(executor) {
-                executor.detach();
-            }
+            // Shutting down would wait for the workers, which may be stuck in fetches for up
+            // to the timeout. The process is about to exit, which ends them: detach the pool.
+            executor.detach();
+        } else {
+            executor.shutdown();
         }
         Ok(report)
     }

@@ -1,6 +1,6 @@
 //! The worker side of a run: what one task does with one line, and the adapter from the
-//! library's [`Page`](fetchall::Page) and [`FetchError`](fetchall::FetchError) to the
-//! binary's [`Fetched`] and [`Failure`].
+//! library's [`Page`](fetchall::fetch::Page) and [`FetchError`](fetchall::fetch::FetchError)
+//! to the binary's [`Fetched`] and [`Failure`].
 
 use std::sync::Arc;
 use std::thread;
@@ -11,7 +11,7 @@ use fetchall::fetch::{FetchOptions, Fetcher};
 use crate::input::Line;
 use crate::output::{Failure, FailureKind, Fetched, Outcome, Timeline};
 
-/// Fetches one URL: the real one wraps [`fetchall::Fetcher`], tests pass stand-ins.
+/// Fetches one URL: the real one wraps [`fetchall::fetch::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
 
 /// The real fetch: one [`Fetcher`] (one connection pool) shared by every worker.
