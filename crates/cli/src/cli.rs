@@ -30,6 +30,10 @@ Examples:
                                           on port 8000: cargo run -p fetchall-serve -- 8000)
   fetchall urls.txt --format json | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
+  fetchall urls.txt --expect '</html>' --reject maintenance --slow 2
+                                          smoke-test a deploy: what each page says, how fast
+  fetchall urls.txt --format json | jq 'select(.error_kind == \"timeout\") | .url'
+                                          filter on the kind of failure, not its wording
   fetchall --demo                         no internet needed: fetch from a local test server
 
 Input: one URL per line; surrounding whitespace is trimmed, blank lines and lines starting
