@@ -2,6 +2,7 @@
 //! `rayon` feature) `RayonPool`, and what every worker runs first (its initializer).
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use crate::error::TaskError;
 use crate::error::{BuildError, panic_message};
 #[cfg(doc)]
 use crate::executor::Executor;
-#[cfg(doc)]
+// Only as the builder's default type: the pool module builds on this one, not the reverse.
 use crate::pool::ThreadPool;
 
 /// An initializer, with its error already turned into text.
@@ -35,6 +36,10 @@ pub fn default_workers() -> usize {
 /// Configures a [`ThreadPool`] (or, with feature `rayon`, a `RayonPool`): Python's
 /// `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer)`, plus a queue bound.
 ///
+/// The type parameter is the pool that `build` makes: `ThreadPool::builder()` (or
+/// [`Builder::new`]) gives a `Builder<ThreadPool>`, `RayonPool::builder()` a
+/// `Builder<RayonPool>`. The settings are the same for both.
+///
 /// # Examples
 ///
 /// ```
@@ -48,34 +53,81 @@ pub fn default_workers() -> usize {
 /// assert!(name.join().unwrap().unwrap().starts_with("fetch_"));
 /// # Ok::<(), fetchall::BuildError>(())
 /// ```
-#[derive(Clone, Default)]
-pub struct Builder {
+pub struct Builder<P = ThreadPool> {
     num_threads: Option<usize>,
     prefix: Option<String>,
     initializer: Option<Initializer>,
     queue_bound: Option<usize>,
     stack_size: Option<usize>,
+    /// What `build` makes; `fn() -> P` keeps the builder `Send + Sync` whatever `P` is.
+    pool: PhantomData<fn() -> P>,
 }
 
 static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
 
 impl Builder {
-    /// A builder with Python's defaults.
+    /// A builder of a [`ThreadPool`] with Python's defaults.
     pub fn new() -> Builder {
-        Builder::default()
+        Builder::with_defaults()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl<P> Clone for Builder<P> {
+    fn clone(&self) -> Builder<P> {
+        Builder {
+            num_threads: self.num_threads,
+            prefix: self.prefix.clone(),
+            initializer: self.initializer.clone(),
+            queue_bound: self.queue_bound,
+            stack_size: self.stack_size,
+            pool: PhantomData,
+        }
+    }
+}
+
+impl<P> Builder<P> {
+    /// Python's defaults, for whichever pool `P` is.
+    pub(crate) fn with_defaults() -> Builder<P> {
+        Builder {
+            num_threads: None,
+            prefix: None,
+            initializer: None,
+            queue_bound: None,
+            stack_size: None,
+            pool: PhantomData,
+        }
+    }
+
+    /// The same settings, for another kind of pool.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    pub(crate) fn retarget<Q>(self) -> Builder<Q> {
+        Builder {
+            num_threads: self.num_threads,
+            prefix: self.prefix,
+            initializer: self.initializer,
+            queue_bound: self.queue_bound,
+            stack_size: self.stack_size,
+            pool: PhantomData,
+        }
     }
 
     /// The most worker threads the pool may have: Python's `max_workers`. Defaults to
     /// [`default_workers`]. A [`ThreadPool`] starts them as tasks arrive; rayon starts them all
     /// at once.
-    pub fn num_threads(mut self, n: usize) -> Builder {
+    pub fn num_threads(mut self, n: usize) -> Builder<P> {
         self.num_threads = Some(n);
         self
     }
 
     /// Names workers `{prefix}_{i}`, `i` counting from 0: Python's `thread_name_prefix`.
     /// Without it they are `ThreadPoolExecutor-{n}_{i}`, `n` counting pools, as in Python.
-    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder {
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Builder<P> {
         self.prefix = Some(prefix.into());
         self
     }
@@ -98,7 +150,7 @@ impl Builder {
     /// assert!(matches!(task.join(), Err(TaskError::BrokenPool(why)) if why.contains("no database")));
     /// # Ok::<(), fetchall::BuildError>(())
     /// ```
-    pub fn initializer<F, E>(mut self, init: F) -> Builder
+    pub fn initializer<F, E>(mut self, init: F) -> Builder<P>
     where
         F: Fn() -> Result<(), E> + Send + Sync + 'static,
         E: fmt::Display,
@@ -113,7 +165,7 @@ impl Builder {
     ///
     /// A worker of the pool that submits to its own full queue runs the task itself instead of
     /// blocking (Java's `CallerRunsPolicy`), since every worker blocking there would deadlock.
-    pub fn queue_bound(mut self, bound: usize) -> Builder {
+    pub fn queue_bound(mut self, bound: usize) -> Builder<P> {
         self.queue_bound = Some(bound);
         self
     }
@@ -124,7 +176,7 @@ impl Builder {
     ///
     /// A smaller stack lets a pool of many blocking threads fit in less memory. A thread the
     /// system cannot give this much stack does not start: see [`TaskError::Spawn`].
-    pub fn stack_size(mut self, bytes: usize) -> Builder {
+    pub fn stack_size(mut self, bytes: usize) -> Builder<P> {
         self.stack_size = Some(bytes);
         self
     }
@@ -176,7 +228,7 @@ impl Config {
     }
 }
 
-impl fmt::Debug for Builder {
+impl<P> fmt::Debug for Builder<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("num_threads", &self.num_threads)

@@ -75,7 +75,8 @@ impl fmt::Display for BuildError {
             BuildError::ZeroQueueBound => f.write_str("queue bound must be greater than 0"),
             BuildError::NulInName => f.write_str("thread name prefix contains a NUL byte"),
             #[cfg(feature = "rayon")]
-            BuildError::Rayon(e) => write!(f, "could not build the rayon pool: {e}"),
+            // The cause is the source, not repeated here: `{:#}` chains show it once.
+            BuildError::Rayon(_) => f.write_str("could not build the rayon pool"),
         }
     }
 }

@@ -58,15 +58,16 @@ impl Tracker {
 }
 
 /// A [`rayon::ThreadPool`] behind the [`Executor`] interface, for comparison with
-/// [`ThreadPool`](crate::ThreadPool). Built with the same [`Builder`], finished with
-/// [`Builder::build_rayon`] (`RayonPool::builder()` is gone: its `build` made a `ThreadPool`).
+/// [`ThreadPool`](crate::ThreadPool). Built by [`RayonPool::builder`], with the same settings
+/// as the hand-written pool's [`Builder`]; [`Builder::build_rayon`] finishes a `ThreadPool`'s
+/// builder as a `RayonPool` instead, for a program that picks its backend at run time.
 ///
 /// # Examples
 ///
 /// ```
-/// use fetchall::{Builder, Executor};
+/// use fetchall::{Executor, RayonPool};
 ///
-/// let pool = Builder::new().num_threads(2).build_rayon()?;
+/// let pool = RayonPool::builder().num_threads(2).build()?;
 /// assert_eq!(pool.submit(|| 2 + 2).join(), Ok(4));
 /// # Ok::<(), fetchall::BuildError>(())
 /// ```
@@ -98,10 +99,16 @@ impl RayonPool {
     ///
     /// If `num_threads` is 0 or rayon cannot start its threads.
     pub fn new(num_threads: usize) -> RayonPool {
-        match Builder::new().num_threads(num_threads).build_rayon() {
+        match RayonPool::builder().num_threads(num_threads).build() {
             Ok(pool) => pool,
             Err(e) => panic!("RayonPool::new({num_threads}): {e}"),
         }
+    }
+
+    /// A builder of a `RayonPool`, with Python's defaults; its [`build`](Builder::build) makes a
+    /// `RayonPool`.
+    pub fn builder() -> Builder<RayonPool> {
+        Builder::with_defaults()
     }
 
     /// Waits until every submitted task has finished, then drops the rayon pool: Python's
@@ -137,6 +144,18 @@ impl RayonPool {
 }
 
 impl Builder {
+    /// Starts a [`RayonPool`] with these settings instead of a `ThreadPool` (feature `rayon`):
+    /// for a program that picks its backend at run time from one set of settings.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder<RayonPool>::build`].
+    pub fn build_rayon(self) -> Result<RayonPool, BuildError> {
+        self.retarget::<RayonPool>().build()
+    }
+}
+
+impl Builder<RayonPool> {
     /// Starts a [`RayonPool`] with these settings (feature `rayon`).
     ///
     /// An initializer that fails marks the pool broken, as with [`Builder::build`]; rayon's
@@ -146,7 +165,7 @@ impl Builder {
     /// # Errors
     ///
     /// As [`Builder::build`], or [`BuildError::Rayon`] if rayon cannot start its threads.
-    pub fn build_rayon(self) -> Result<RayonPool, BuildError> {
+    pub fn build(self) -> Result<RayonPool, BuildError> {
         let config = self.into_config()?;
         let num_threads = config.max_workers;
         let info = PoolInfo::new(config.prefix.clone(), num_threads);

@@ -119,7 +119,6 @@ const NOT_PRINTABLE: &[(u32, u32)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     /// Outputs of Python 3.11's `repr()`, written down by hand.
     #[test]
@@ -182,7 +181,8 @@ mod tests {
                       \x20   assigned = all(unicodedata.category(c) != 'Cn' or (ord(c) & 0xfffe) == 0xfffe \
                                  or 0xfdd0 <= ord(c) <= 0xfdef for c in s)\n\
                       \x20   print(json.dumps(repr(s) if assigned else None))\n";
-        let python = run_python(script, &serde_json::to_string(&samples).unwrap());
+        let python =
+            fetchall_serve::testing::python3(script, &serde_json::to_string(&samples).unwrap());
         let answers: Vec<Option<String>> = python
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -198,29 +198,5 @@ mod tests {
             }
         }
         assert!(compared > samples.len() / 2, "too few samples compared");
-    }
-
-    /// Runs `script` under `python3` with `input` on stdin.
-    fn run_python(script: &str, input: &str) -> String {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect(
-                "this test needs `python3`, which is not installed \
-                 (Debian: `apt-get install python3`; .ci/run installs it)",
-            );
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "python3 failed");
-        String::from_utf8(output.stdout).unwrap()
     }
 }

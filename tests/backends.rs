@@ -85,10 +85,11 @@ mod rayon {
     #[test]
     fn rayon_pool_names_threads_and_runs_wait_on_future() {
         within(GENEROUS, || {
-            let pool = Builder::new()
+            // RayonPool::builder() builds a RayonPool: the type annotation is the check.
+            let pool: RayonPool = RayonPool::builder()
                 .num_threads(1)
                 .thread_name_prefix("ray")
-                .build_rayon()
+                .build()
                 .unwrap();
             let name = pool.submit(|| std::thread::current().name().map(str::to_owned));
             assert_eq!(name.join(), Ok(Some("ray_0".to_owned())));

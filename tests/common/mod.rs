@@ -1,5 +1,6 @@
 //! Helpers shared by the library's integration tests: a loopback server, a fetcher with a given
-//! timeout, and gates; the time bound and the refused address come from `fetchall_serve::testing`.
+//! timeout, and gates; the time bound, the refused address and python3 to compare with come
+//! from `fetchall_serve::testing`.
 // Each test crate uses its own subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
@@ -8,7 +9,9 @@ use std::time::Duration;
 
 use fetchall::fetch::{FetchOptions, Fetcher, Proxies};
 pub(crate) use fetchall_serve::Server;
-pub(crate) use fetchall_serve::testing::{GENEROUS, arrives_soon, refused_addr, server, within};
+pub(crate) use fetchall_serve::testing::{
+    GENEROUS, arrives_soon, python3, refused_addr, server, within,
+};
 
 /// A fetcher whose deadline per URL is `timeout`.
 pub(crate) fn fetcher(timeout: Duration) -> Fetcher {

@@ -60,7 +60,8 @@ pub(crate) struct Args {
     #[arg(value_name = "FILE", required_unless_present = "demo")]
     pub(crate) file: Option<PathBuf>,
 
-    /// How many URLs are fetched at once [default: min(32, CPUs + 4), as in Python]
+    /// How many URLs are fetched at once; no upper limit, as threads start only when URLs need
+    /// them [default: min(32, CPUs + 4), as in Python]
     #[arg(
         short = 'w',
         long,

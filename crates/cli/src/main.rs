@@ -126,9 +126,7 @@ struct Run {
 impl Run {
     /// Starts the executor, installs the signal handler, and runs the loop on stdout.
     fn drive<E: Executor>(self, executor: Result<E, BuildError>) -> anyhow::Result<Report> {
-        // Not `.context()`: a `BuildError` already shows its cause in its own message, and
-        // `{:#}` would print the cause twice.
-        let executor = executor.map_err(|e| anyhow::anyhow!("cannot start the pool: {e}"))?;
+        let executor = executor.context("cannot start the pool")?;
         interrupt::install(self.events.sender(), self.stderr);
         let stdout = io::stdout().lock();
         let report = fetch_all(

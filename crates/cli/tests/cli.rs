@@ -9,10 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fetchall_serve::Server;
-use fetchall_serve::testing::server;
+use fetchall_serve::testing::{require, server};
 
+use crate::support::TempFile;
 use crate::support::bin::{FETCHALL, Output, TestCommand, fetchall};
-use crate::support::{TempFile, require};
 
 fn sorted<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut lines: Vec<String> = lines.map(str::to_owned).collect();

@@ -1,5 +1,6 @@
 //! The smoke-testing options of the `fetchall` binary, end to end over real HTTP on 127.0.0.1:
-//! `--per-host` (no starvation, 429 back-off), `--ordered`, `--shard`, and the progress line,
+//! `--per-host` (no starvation, 429 back-off), `--ordered`, `--shard`, a `--max-workers` far
+//! above the list's length (a thread per URL, not per worker), and the progress line,
 //! checked in a real terminal (tmux; those tests are `#[ignore = "needs tmux"]`).
 //!
 //! Where a test needs to know what the server is doing, it uses [`GateServer`], which answers
@@ -248,6 +249,51 @@ fn the_shards_together_are_the_whole_run_each_line_once() {
     }
 }
 
+/// Threads besides the workers that a run may have: main, the input reader, the line counter,
+/// and the signal and resize watchers.
+const OTHER_THREADS: usize = 5;
+
+#[test]
+fn a_huge_max_workers_starts_a_thread_per_url_not_per_worker() {
+    let gate = GateServer::start();
+    let urls: Vec<String> = (0..5).map(|i| gate.url(&format!("/{i}"))).collect();
+    let run = fetchall()
+        .args(["-", "--max-workers", "100000", "--timeout", "60"])
+        .stdin(text(&urls))
+        .spawn();
+    // All five requests are held at the server: five workers are busy, and no URL is left that
+    // would need another.
+    let mut arrived: Vec<String> = (0..5).map(|_| gate.arrival()).collect();
+    arrived.sort();
+    assert_eq!(arrived, ["/0", "/1", "/2", "/3", "/4"]);
+    let (threads, names) = run.threads();
+    let workers = names.iter().filter(|n| n.starts_with("fetchall_")).count();
+    assert_eq!(workers, 5, "{names:?}");
+    assert!(threads <= 5 + OTHER_THREADS, "{threads} threads: {names:?}");
+    for _ in 0..5 {
+        gate.release_one();
+    }
+    let out = run.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    assert_eq!(out.lines().len(), 5);
+}
+
+#[test]
+fn the_largest_max_workers_runs_a_list_to_its_end() {
+    let server = server();
+    let urls = [server.url("/ok"), server.url("/bytes/10")];
+    let (code, mut lines, stderr) = run(&["-", "-w", &usize::MAX.to_string()], &text(&urls));
+    lines.sort();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        lines,
+        [
+            format!("'{}' page is 10 bytes", urls[1]),
+            format!("'{}' page is 3 bytes", urls[0]),
+        ]
+    );
+}
+
 #[test]
 fn bad_option_values_are_usage_errors() {
     let cases: [(&[&str], &str); 7] = [
@@ -281,6 +327,7 @@ fn help_documents_each_option() {
         "K mod N",
         "--no-progress",
         "terminal",
+        "no upper limit",
     ] {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }

@@ -1,8 +1,11 @@
 //! Helpers every test suite of the workspace shares: a bound on how long a test body may run, so
-//! that a hang fails the test instead of stalling CI, and a loopback address where nothing
-//! listens.
+//! that a hang fails the test instead of stalling CI, a loopback address where nothing
+//! listens, the check that a tool an ignored test needs is installed, and python3 to compare
+//! with.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
@@ -64,4 +67,59 @@ pub fn arrives_soon<T>(rx: &mpsc::Receiver<T>) -> bool {
 /// When the server cannot start.
 pub fn server() -> crate::Server {
     crate::Server::start().expect("start the loopback server")
+}
+
+/// Fails the test, saying what to install, unless `program` runs with `version_arg` and exits
+/// with success. For the tests marked `#[ignore = "needs python3"]` (or tmux, or GNU time):
+/// plain `cargo test` skips them visibly, `.ci/run` installs the tool and runs them with
+/// `--include-ignored`, and a run that asks for them without the tool fails instead of passing.
+///
+/// # Panics
+///
+/// When `program` cannot be run or exits with a failure.
+pub fn require(program: &str, version_arg: &str) {
+    let works = Command::new(program)
+        .arg(version_arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        works,
+        "this test needs `{program}`, which is not installed (Debian: `apt-get install {}`; \
+         .ci/run installs it)",
+        debian_package(program)
+    );
+}
+
+/// What `python3 -c script` prints with `input` on its stdin, for the tests that compare
+/// fetchall with Python (marked `#[ignore = "needs python3"]`).
+///
+/// # Panics
+///
+/// When python3 is not installed (saying what to install, as [`require`] does), or the script
+/// fails or prints something that is not UTF-8.
+pub fn python3(script: &str, input: &str) -> String {
+    require("python3", "--version");
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(input.as_bytes()).expect("write to python3");
+    drop(stdin);
+    let output = child.wait_with_output().expect("python3 runs");
+    assert!(output.status.success(), "python3 failed");
+    String::from_utf8(output.stdout).expect("python3 prints UTF-8")
+}
+
+/// The Debian package that provides `program`.
+fn debian_package(program: &str) -> &str {
+    match program {
+        "/usr/bin/time" => "time",
+        other => other,
+    }
 }

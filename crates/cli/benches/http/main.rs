@@ -747,7 +747,7 @@ fn shell_word(arg: &str) -> String {
     }
 }
 
-/// One target of issue 6: what was measured against what was asked.
+/// One of the benchmark's targets (BENCHMARKS.md): what was measured against what was asked.
 struct Target {
     name: String,
     measured: Option<f64>,

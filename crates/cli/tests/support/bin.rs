@@ -173,6 +173,28 @@ impl Running {
         self.stdout = mpsc::channel().1;
     }
 
+    /// The child's threads, by name (Linux's `/proc/PID/task/*/comm`), and how many it has by
+    /// the `Threads:` line of `/proc/PID/status`.
+    ///
+    /// # Panics
+    ///
+    /// When `/proc` cannot be read (not Linux, or the child has been reaped).
+    pub(crate) fn threads(&self) -> (usize, Vec<String>) {
+        let proc = format!("/proc/{}", self.child.id());
+        let status = std::fs::read_to_string(format!("{proc}/status")).expect("/proc/PID/status");
+        let count = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("a Threads: line");
+        let names = std::fs::read_dir(format!("{proc}/task"))
+            .expect("/proc/PID/task")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect();
+        (count, names)
+    }
+
     /// Ctrl-C.
     pub(crate) fn interrupt(&self) {
         self.signal("INT");

@@ -1,8 +1,8 @@
 //! What the binary's tests share, in ripgrep's shape (its `tests/util.rs` `TestCommand`): one
 //! runner for the binary ([`bin`]), the loopback servers the tests start besides
-//! [`fetchall_serve::Server`] ([`gate`], [`hang`], [`proxy`]), a terminal ([`tmux`]), scratch
-//! files, and
-//! the check that a tool an ignored test needs is installed.
+//! [`fetchall_serve::Server`] ([`gate`], [`hang`], [`proxy`]), a terminal ([`tmux`]), and
+//! scratch files. A test that needs a tool checks for it with
+//! [`fetchall_serve::testing::require`].
 
 pub(crate) mod bin;
 pub(crate) mod gate;
@@ -11,39 +11,7 @@ pub(crate) mod proxy;
 pub(crate) mod tmux;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Fails the test, saying what to install, unless `program` runs with `version_arg`. For the
-/// tests marked `#[ignore = "needs ..."]`: `.ci/run` installs the tool and runs them with
-/// `--include-ignored`, and a run that asks for them without the tool must fail, not pass.
-///
-/// # Panics
-///
-/// When `program` cannot be run or exits with a failure.
-pub(crate) fn require(program: &str, version_arg: &str) {
-    let works = Command::new(program)
-        .arg(version_arg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        works,
-        "this test needs `{program}`, which is not installed (Debian: `apt-get install {}`; \
-         .ci/run installs it)",
-        debian_package(program)
-    );
-}
-
-/// The Debian package that provides `program`.
-fn debian_package(program: &str) -> &str {
-    match program {
-        "/usr/bin/time" => "time",
-        other => other,
-    }
-}
 
 /// A file of our own under the target directory, removed when dropped. Created only when
 /// written to ([`TempFile::holding`] writes at once).

@@ -7,11 +7,11 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fetchall_serve::testing::{GENEROUS, server};
+use fetchall_serve::testing::{GENEROUS, require, server};
 
 use super::bin::{FETCHALL, TestCommand};
 use super::gate::GateServer;
-use super::{TempFile, require, text};
+use super::{TempFile, text};
 
 /// A tmux server of our own (its own socket, no configuration), killed and its socket removed
 /// when dropped.
