@@ -66,7 +66,7 @@
 //! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs`
 //! and `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
 //! learns besides the byte count), then the layers under ureq: `clients.rs`, `transport.rs`,
-//! `socket.rs` and `resolver.rs`.
+//! `tls.rs` (trust, certificates and TLS's wording), `socket.rs` and `resolver.rs`.
 
 use std::time::Duration;
 
@@ -81,9 +81,11 @@ mod fetcher;
 mod kind;
 mod options;
 mod proxy;
+mod redact;
 mod resolver;
 mod retry;
 mod socket;
+mod tls;
 mod transport;
 mod urls;
 
@@ -97,8 +99,10 @@ pub use fetcher::{Fetcher, load_url};
 pub use kind::ErrorKind;
 pub use options::{FetchOptions, Method, Page};
 pub use proxy::Proxies;
+pub use redact::redact_password;
 pub use resolver::DNS_TTL;
 pub use retry::{RETRY_BASE_DELAY, RETRY_MAX_DELAY};
+pub use tls::{CaCertificates, ClientIdentity, PemError, SystemStore, TlsInfo, Trust};
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the
 /// value the Python example passes to `load_url`.

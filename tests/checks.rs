@@ -241,3 +241,41 @@ fn errors_have_stable_kinds() {
     let invalid = Fetcher::new(options()).load_url("ftp://example.com/");
     assert_eq!(invalid.expect_err("ftp").kind(), ErrorKind::InvalidUrl);
 }
+
+#[test]
+fn an_https_connection_has_its_handshake_time_and_a_reused_one_none() {
+    use fetchall::fetch::Trust;
+    use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+
+    let (first, second, addr) = within(GENEROUS, || {
+        let server = server();
+        let ca = Ca::new("fetchall checks CA");
+        let front = TlsFront::start(server.addr(), &ca.leaf(&LOCALHOST)).expect("TLS front");
+        let mut o = options();
+        o.trust = Trust::from_pem(ca.cert_pem().as_bytes()).expect("the test CA");
+        let fetcher = Fetcher::new(o);
+        let url = front.url_for("localhost", "/text/secure");
+        let first = fetcher.fetch(&url);
+        let second = fetcher.fetch(&url);
+        (first, second, front.addr())
+    });
+    let page = first.result.expect("fetched over TLS");
+    let f = first.facts;
+    assert_eq!(f.remote_addr.map(|a| a.port()), Some(addr.port()));
+    let (dns, connect, tls, ttfb) = (
+        f.dns.expect("dns"),
+        f.connect.expect("connect"),
+        f.tls.expect("a handshake"),
+        f.ttfb.expect("ttfb"),
+    );
+    assert!(
+        dns + connect + tls + ttfb <= page.elapsed,
+        "{f:?} in {page:?}"
+    );
+    assert_eq!(f.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    // The second fetch reused the connection: no lookup, connect or handshake of its own.
+    let reused = second.facts;
+    assert!(second.result.is_ok());
+    assert_eq!((reused.dns, reused.connect, reused.tls), (None, None, None));
+    assert!(reused.ttfb.is_some() && reused.remote_addr.is_some());
+}

@@ -10,7 +10,8 @@ use ureq::http::StatusCode;
 use super::clients::OUTPUT_BUFFER;
 use super::error::{FetchError, Phase};
 use super::resolver::LookupFailed;
-use super::transport::{StaleConnection, TlsFailed};
+use super::tls::TlsFailed;
+use super::transport::{StaleConnection, TlsLabelled};
 use crate::repr::repr;
 
 /// At most this many characters of a server's text go into a message.
@@ -103,7 +104,7 @@ fn classify_other(boxed: Box<dyn std::error::Error + Send + Sync>, stage: Stage)
         Ok(stale) => return classify_io(stale.0, stage),
         Err(boxed) => boxed,
     };
-    if boxed.is::<TlsFailed>() {
+    if boxed.is::<TlsFailed>() || boxed.is::<TlsLabelled>() {
         FetchError::Tls(ureq::Error::Other(boxed))
     } else {
         FetchError::Other(ureq::Error::Other(boxed))

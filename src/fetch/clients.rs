@@ -20,10 +20,10 @@ use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::http::uri::{Authority, Scheme};
-use ureq::tls::TlsConfig;
 
 use super::FetchOptions;
 use super::resolver::CachingResolver;
+use super::tls::{TlsConnector, TlsSettings};
 use super::transport::PhaseConnector;
 
 /// Idle connections one agent keeps: the one its last request ended on, and one more for a
@@ -62,7 +62,11 @@ impl Clients {
     pub(super) fn new(options: &FetchOptions) -> Clients {
         Clients {
             config: agent_config(options),
-            connector: PhaseConnector::new(),
+            connector: PhaseConnector::new(TlsConnector::new(TlsSettings {
+                trust: options.trust.clone(),
+                client: options.client_cert.clone(),
+                insecure: options.insecure,
+            })),
             resolver: CachingResolver::default(),
             max_idle: options.max_idle_connections,
             max_idle_per_host: options.max_idle_connections_per_host,
@@ -117,12 +121,7 @@ fn agent_config(options: &FetchOptions) -> Config {
         .output_buffer_size(OUTPUT_BUFFER)
         // ureq would read one proxy for every scheme from the environment; `Proxies` picks
         // one per request instead (see `Fetcher::send`).
-        .proxy(None)
-        .tls_config(
-            TlsConfig::builder()
-                .disable_verification(options.insecure)
-                .build(),
-        );
+        .proxy(None);
     if let Ok(user_agent) = options.user_agent.to_str() {
         // Only for a proxy's CONNECT: the requests themselves carry the fetcher's headers.
         config = config.user_agent(user_agent);

@@ -5,11 +5,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::CheckFailure;
 use super::classify::{
     SocketFailure, detail_message, errno_message, lookup_message, one_line, reason, server_text,
     socket_failure,
 };
+use super::tls::TlsFailed;
+use super::{CheckFailure, TlsInfo};
 #[cfg(doc)]
 use super::{FetchOptions, Fetcher, Page};
 use crate::repr::repr;
@@ -145,6 +146,15 @@ pub enum FetchError {
         /// The limit.
         limit: Duration,
     },
+    /// The `https` server's certificate expires within [`FetchOptions::cert_expiry_days`]:
+    /// `certificate expires in 5 days (2026-12-06)`, or `certificate expired 3 days ago
+    /// (2026-11-28)` when [`FetchOptions::insecure`] let an expired one through.
+    CertificateExpires {
+        /// The connection's TLS facts, the certificate's among them.
+        info: Box<TlsInfo>,
+        /// Whole days left when it was checked ([`TlsInfo::days_left`]).
+        days_left: i64,
+    },
     /// More than one attempt was made and the last one failed with `last`:
     /// `HTTP Error 503: Service Unavailable (after 3 attempts)`.
     Retried {
@@ -173,6 +183,16 @@ impl FetchError {
             | FetchError::RedirectNotAllowed { code, .. }
             | FetchError::InvalidRedirect { code, .. } => Some(*code),
             FetchError::Retried { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// The TLS facts that come with the error: the certificate of a
+    /// [`FetchError::CertificateExpires`] (also after retries).
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        match self {
+            FetchError::CertificateExpires { info, .. } => Some(info),
+            FetchError::Retried { last, .. } => last.tls(),
             _ => None,
         }
     }
@@ -252,7 +272,13 @@ impl FetchError {
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FetchError::InvalidUrl { url } => write!(f, "unknown url type: {}", repr(url)),
+            FetchError::InvalidUrl { url } => {
+                write!(
+                    f,
+                    "unknown url type: {}",
+                    repr(&super::redact_password(url))
+                )
+            }
             FetchError::ControlCharacter { part, found } => write!(
                 f,
                 "URL can't contain control characters. {} (found at least {})",
@@ -313,6 +339,12 @@ impl fmt::Display for FetchError {
                 read,
                 expected: None,
             } => write!(f, "IncompleteRead({read} bytes read)"),
+            FetchError::Tls(ureq::Error::Other(inner)) if inner.is::<TlsFailed>() => {
+                match inner.downcast_ref::<TlsFailed>() {
+                    Some(failed) => f.write_str(&failed.python_message()),
+                    None => Ok(()),
+                }
+            }
             FetchError::Tls(e) => write!(f, "<urlopen error [SSL] {}>", detail_message(e)),
             FetchError::BadResponse(e) => {
                 write!(f, "invalid HTTP response: {}", detail_message(e))
@@ -330,6 +362,15 @@ impl fmt::Display for FetchError {
                 elapsed.as_secs_f64(),
                 limit.as_secs_f64()
             ),
+            FetchError::CertificateExpires { info, days_left } => {
+                let date = info.not_after_date();
+                match days_left {
+                    1 => write!(f, "certificate expires in 1 day ({date})"),
+                    0.. => write!(f, "certificate expires in {days_left} days ({date})"),
+                    -1 => write!(f, "certificate expired 1 day ago ({date})"),
+                    _ => write!(f, "certificate expired {} days ago ({date})", -days_left),
+                }
+            }
             FetchError::Retried { attempts, last } => {
                 write!(f, "{last} (after {attempts} attempts)")
             }

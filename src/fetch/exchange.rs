@@ -11,9 +11,12 @@ use ureq::{Agent, Body, Proxy};
 use super::checks::BodyChecks;
 use super::classify::{Stage, classify, one_line};
 use super::retry::retry_after;
+use super::tls;
 use super::transport::is_stale;
 use super::urls::{Refused, resolve_location};
-use super::{Checks, Facts, FetchError, FetchOptions, Method, Page, StatusRanges};
+use super::{
+    Checks, Facts, FetchError, FetchOptions, Method, Page, StatusRanges, TlsInfo, redact_password,
+};
 
 /// Error bodies up to this size are read and discarded so the connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -29,6 +32,7 @@ pub(super) struct Exchange {
     headers: HeaderMap,
     accept: StatusRanges,
     checks: Checks,
+    cert_expiry_days: Option<u32>,
 }
 
 /// One request of a fetch: where it goes, and how much time it has.
@@ -72,6 +76,9 @@ pub(super) struct Failed {
     pub(super) retry_after: Option<Duration>,
     /// A pooled connection that turned out closed before any byte of the response.
     pub(super) stale: bool,
+    /// The TLS facts of the connection the failing response came on, if it came on one. Boxed:
+    /// most failures have none, and this is the `Err` of every attempt.
+    pub(super) tls: Option<Box<TlsInfo>>,
 }
 
 impl Failed {
@@ -81,6 +88,7 @@ impl Failed {
             error,
             retry_after: None,
             stale: false,
+            tls: None,
         }
     }
 }
@@ -114,6 +122,7 @@ impl Exchange {
             headers,
             accept: options.accept.clone(),
             checks: options.checks.clone(),
+            cert_expiry_days: options.cert_expiry_days,
         }
     }
 
@@ -156,7 +165,9 @@ impl Exchange {
                     Refused::Invalid => FetchError::InvalidRedirect { code, location },
                 })
             })?;
-            tracing::debug!(from = %hop.uri, to = %uri, code, "redirected");
+            let (from, to) = (hop.uri.to_string(), uri.to_string());
+            let (from, to) = (redact_password(&from), redact_password(&to));
+            tracing::debug!(%from, %to, code, "redirected");
             hop = Hop {
                 uri,
                 config: Config::OwnDeadline,
@@ -189,6 +200,8 @@ impl Exchange {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
         }
+        // Whatever an earlier request on this thread left there is not this one's.
+        drop(tls::take_used());
         let response = match hop.config {
             Config::AgentDeadline => request.call(),
             Config::OwnDeadline => {
@@ -201,8 +214,7 @@ impl Exchange {
         };
         response.map_err(|e| Failed {
             stale: is_stale(&e),
-            error: classify(e, Stage::Exchange, attempt.started.elapsed()),
-            retry_after: None,
+            ..Failed::at_once(classify(e, Stage::Exchange, attempt.started.elapsed()))
         })
     }
 
@@ -214,19 +226,42 @@ impl Exchange {
         attempt: &Attempt<'_>,
         uri: &Uri,
     ) -> Result<Page, Failed> {
+        // The facts of the connection the response came on (see `tls.rs`); an `http` one has
+        // none, whatever an `https` hop before it left.
+        let tls = tls::take_used()
+            .filter(|_| uri.scheme_str() == Some("https"))
+            .map(|info| TlsInfo::clone(&info));
+        if let (Some(info), Some(days)) = (&tls, self.cert_expiry_days) {
+            let now = SystemTime::now();
+            let within = now.checked_add(Duration::from_secs(u64::from(days) * 86_400));
+            if within.is_none_or(|limit| info.not_after < limit) {
+                drain(response);
+                return Err(Failed {
+                    tls: Some(Box::new(info.clone())),
+                    ..Failed::at_once(FetchError::CertificateExpires {
+                        info: Box::new(info.clone()),
+                        days_left: info.days_left(now),
+                    })
+                });
+            }
+        }
         let code = response.status().as_u16();
         if !self.accept.contains(code) {
             let retry_after = retry_after(response.headers(), SystemTime::now());
             drain(response);
             return Err(Failed {
                 retry_after,
+                tls: tls.map(Box::new),
                 ..Failed::at_once(FetchError::Status { code })
             });
         }
 
         if let Err(failure) = self.checks.check_headers(response.headers()) {
             drain(response);
-            return Err(Failed::at_once(FetchError::Check(failure)));
+            return Err(Failed {
+                tls: tls.map(Box::new),
+                ..Failed::at_once(FetchError::Check(failure))
+            });
         }
 
         let final_url = (uri != attempt.uri).then(|| uri.to_string());
@@ -246,27 +281,31 @@ impl Exchange {
                         final_url,
                         elapsed: attempt.started.elapsed(),
                         attempts: 1,
+                        tls,
                     }),
-                    Err(failure) => Err(Failed::at_once(FetchError::Check(failure))),
+                    Err(failure) => Err(Failed {
+                        tls: tls.map(Box::new),
+                        ..Failed::at_once(FetchError::Check(failure))
+                    }),
                 }
             }
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
                 let elapsed = attempt.started.elapsed();
-                Err(Failed::at_once(classify(
-                    ureq::Error::from(e),
-                    stage,
-                    elapsed,
-                )))
+                Err(Failed {
+                    tls: tls.map(Box::new),
+                    ..Failed::at_once(classify(ureq::Error::from(e), stage, elapsed))
+                })
             }
         }
     }
 }
 
 /// What a response from `uri`, after `redirects` redirects, says about itself: where it came
-/// from, in which version of HTTP and with which content type.
+/// from (a password in it replaced by `***`), in which version of HTTP and with which content
+/// type.
 fn read_facts(response: &Response<Body>, uri: &Uri, redirects: u32, facts: &mut Facts) {
-    facts.final_url = Some(uri.to_string());
+    facts.final_url = Some(redact_password(&uri.to_string()).into_owned());
     facts.redirects = redirects;
     facts.content_type = response
         .headers()

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{FetchError, Page};
+use super::{FetchError, Page, TlsInfo};
 
 /// What is known about how a URL was fetched, whether it succeeded or not: the final response
 /// (after redirects), the connection it came on, and how long each phase of that last request
@@ -38,7 +38,8 @@ use super::{FetchError, Page};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Facts {
-    /// The URL of the final response: the one asked for, or where the redirects led.
+    /// The URL of the final response: the one asked for, or where the redirects led, with a
+    /// password in it replaced by `***` ([`redact_password`](super::redact_password)).
     pub final_url: Option<String>,
     /// Redirects followed to the final response.
     pub redirects: u32,
@@ -69,6 +70,9 @@ pub struct Transfer {
     pub result: Result<Page, FetchError>,
     /// What is known of the final response and its connection.
     pub facts: Facts,
+    /// For a failure whose response came over TLS, that connection's TLS facts; `None` for a
+    /// page, which has its own in [`Page::tls`].
+    pub tls: Option<TlsInfo>,
 }
 
 /// What a new connection took to open, kept by the connection for the first request on it.

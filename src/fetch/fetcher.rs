@@ -9,7 +9,7 @@ use super::exchange::{Attempt, Config, Exchange, Failed};
 use super::facts;
 use super::retry::Jitter;
 use super::urls::parse_url;
-use super::{Facts, FetchError, FetchOptions, Page, Proxies, Transfer};
+use super::{Facts, FetchError, FetchOptions, Page, Proxies, TlsInfo, Transfer};
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
 ///
@@ -95,9 +95,34 @@ impl Fetcher {
         self.fetch(url).result
     }
 
+    /// [`Fetcher::load_url`], and for a failure after a TLS handshake, that connection's TLS
+    /// facts: an `https` URL answered with `HTTP Error 404`, cut short in its body, or failing
+    /// [`FetchOptions::cert_expiry_days`] still tells what its certificate says. A page has its
+    /// own, in [`Page::tls`]; the second value is then `None`. The same as
+    /// [`Fetcher::fetch`]'s [`Transfer::result`] and [`Transfer::tls`].
+    ///
+    /// The facts are those of the last attempt's final response; a failure with no response
+    /// (a refused connection, a failed handshake, a timeout) has none.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use fetchall::fetch::Fetcher;
+    ///
+    /// let (result, tls) = Fetcher::default().load_url_with_tls("https://example.com/missing");
+    /// if let (Err(e), Some(tls)) = (result, tls) {
+    ///     println!("{e}; the certificate expires {}", tls.not_after_date());
+    /// }
+    /// ```
+    pub fn load_url_with_tls(&self, url: &str) -> (Result<Page, FetchError>, Option<TlsInfo>) {
+        let transfer = self.fetch(url);
+        (transfer.result, transfer.tls)
+    }
+
     /// [`Fetcher::load_url`], and the [`Facts`] learnt on the way, whether it succeeded or not:
     /// the final URL, the redirects, the content type, the HTTP version, the remote address
-    /// and the time of each phase of the final request.
+    /// and the time of each phase of the final request; and for a failure after a TLS
+    /// handshake, that connection's TLS facts (see [`Fetcher::load_url_with_tls`]).
     ///
     /// # Examples
     ///
@@ -113,15 +138,26 @@ impl Fetcher {
     /// ```
     pub fn fetch(&self, url: &str) -> Transfer {
         let mut facts = Facts::default();
-        let result = self.fetch_into(url, &mut facts);
-        Transfer { result, facts }
+        match self.fetch_into(url, &mut facts) {
+            Ok(page) => Transfer {
+                result: Ok(page),
+                facts,
+                tls: None,
+            },
+            Err(failed) => Transfer {
+                result: Err(failed.error),
+                facts,
+                tls: failed.tls.map(|tls| *tls),
+            },
+        }
     }
 
-    /// The retry loop of [`Fetcher::fetch`]; `facts` ends up with the last attempt's.
-    fn fetch_into(&self, url: &str, facts: &mut Facts) -> Result<Page, FetchError> {
+    /// The retry loop of [`Fetcher::fetch`], ending in a page or the last attempt's failure
+    /// (its error already counting the attempts); `facts` ends up with the last attempt's.
+    fn fetch_into(&self, url: &str, facts: &mut Facts) -> Result<Page, Failed> {
         let started = Instant::now();
-        let uri = parse_url(url)?;
-        let proxy = self.shared.proxies.select(&uri)?;
+        let uri = parse_url(url).map_err(Failed::at_once)?;
+        let proxy = self.shared.proxies.select(&uri).map_err(Failed::at_once)?;
         let deadline = started.checked_add(self.timeout);
         let mut retries = 0;
         let mut reconnected = false;
@@ -145,11 +181,16 @@ impl Fetcher {
                 Ok(page) => {
                     let attempts = retries + 1;
                     return match self.slow {
-                        Some(limit) if page.elapsed > limit => Err(FetchError::Slow {
-                            elapsed: page.elapsed,
-                            limit,
-                        }
-                        .after(attempts)),
+                        Some(limit) if page.elapsed > limit => Err(Failed {
+                            tls: page.tls.map(Box::new),
+                            ..Failed::at_once(
+                                FetchError::Slow {
+                                    elapsed: page.elapsed,
+                                    limit,
+                                }
+                                .after(attempts),
+                            )
+                        }),
                         _ => Ok(Page { attempts, ..page }),
                     };
                 }
@@ -176,14 +217,18 @@ impl Fetcher {
                 })
             };
             let Some(wait) = wait.filter(fits) else {
-                return Err(failed.error.after(retries + 1));
+                return Err(Failed {
+                    error: failed.error.after(retries + 1),
+                    ..failed
+                });
             };
             if reconnect {
                 reconnected = true;
             } else {
                 retries += 1;
             }
-            tracing::debug!(url, retries, ?wait, error = %failed.error, "will try again");
+            let url = super::redact_password(url);
+            tracing::debug!(%url, retries, ?wait, error = %failed.error, "will try again");
             thread::sleep(wait);
         }
     }

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Connect,
     /// `tls`: the TLS handshake or a TLS record failed ([`FetchError::Tls`]).
     Tls,
+    /// `cert_expiry`: the server's certificate expires within the days the options allow
+    /// ([`FetchError::CertificateExpires`]).
+    CertExpiry,
     /// `timeout`: the deadline passed, in any phase ([`FetchError::Timeout`]).
     Timeout,
     /// `closed`: the server closed or reset the connection before the response or the body was
@@ -69,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Dns => "dns",
             ErrorKind::Connect => "connect",
             ErrorKind::Tls => "tls",
+            ErrorKind::CertExpiry => "cert_expiry",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Closed => "closed",
             ErrorKind::Io => "io",
@@ -124,6 +128,7 @@ impl FetchError {
             },
             FetchError::RemoteClosed | FetchError::IncompleteRead { .. } => ErrorKind::Closed,
             FetchError::Tls(_) => ErrorKind::Tls,
+            FetchError::CertificateExpires { .. } => ErrorKind::CertExpiry,
             FetchError::BadResponse(_) => ErrorKind::Protocol,
             FetchError::Check(_) => ErrorKind::Check,
             FetchError::Slow { .. } => ErrorKind::Slow,

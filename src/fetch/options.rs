@@ -5,7 +5,8 @@ use std::time::Duration;
 use ureq::http::{HeaderMap, HeaderValue};
 
 use super::{
-    Checks, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Proxies, StatusRanges,
+    Checks, ClientIdentity, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Proxies,
+    StatusRanges, TlsInfo, Trust,
 };
 #[cfg(doc)]
 use super::{FetchError, Fetcher, RETRY_BASE_DELAY, RETRY_MAX_DELAY};
@@ -81,8 +82,19 @@ pub struct FetchOptions {
     /// byte count the encoded size: bodies are never decompressed).
     pub headers: HeaderMap,
     /// Skip TLS certificate and host name verification. Default `false`: certificates are
-    /// verified against the bundled Mozilla roots.
+    /// verified against [`FetchOptions::trust`].
     pub insecure: bool,
+    /// The certificate authorities trusted for `https`. Default [`Trust::System`]: the system's
+    /// store, with `SSL_CERT_FILE` and `SSL_CERT_DIR` honoured, as Python and curl trust.
+    pub trust: Trust,
+    /// The client certificate presented to a server that asks for one (mutual TLS). Default
+    /// none.
+    pub client_cert: Option<ClientIdentity>,
+    /// Fail an `https` URL whose certificate expires within this many days, with
+    /// [`FetchError::CertificateExpires`]: the check no TLS peer makes by default, so that a
+    /// smoke test sees an expiry coming. The certificate checked is the one of the connection
+    /// the final response came on. Default none.
+    pub cert_expiry_days: Option<u32>,
     /// The HTTP proxies, by URL scheme. Default [`Proxies::from_env`]: the environment
     /// variables curl reads.
     pub proxies: Proxies,
@@ -113,6 +125,9 @@ impl Default for FetchOptions {
             method: Method::Get,
             headers: HeaderMap::new(),
             insecure: false,
+            trust: Trust::System,
+            client_cert: None,
+            cert_expiry_days: None,
             proxies: Proxies::from_env(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
@@ -138,4 +153,7 @@ pub struct Page {
     /// connection after the keep-alive race (see [`FetchOptions::retries`]) is part of the
     /// attempt it repeats, as curl and browsers do not count it as a retry either.
     pub attempts: u32,
+    /// For an `https` page, the TLS version and the server certificate of the connection the
+    /// final response came on.
+    pub tls: Option<TlsInfo>,
 }

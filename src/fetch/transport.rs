@@ -11,19 +11,21 @@ use std::time::Instant;
 use ureq::Timeout;
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    RustlsConnector, Transport,
+    Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
 use super::facts::{self, Opened};
 use super::socket::SocketConnector;
+use super::tls::TlsConnector;
 
 /// ureq's default connector chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for
-/// `https`), with [`SocketConnector`] for ureq's TCP connector.
+/// `https`), with [`SocketConnector`] for ureq's TCP connector and [`TlsConnector`] for its
+/// rustls one.
 type Chain = ChainedConnector<
     (),
     ChainedConnector<(), ChainedConnector<(), (), ConnectProxyConnector>, SocketConnector>,
-    RustlsConnector,
+    TlsConnector,
 >;
 
 /// The connector chain, with every error labelled by phase: a timeout while connecting becomes
@@ -38,11 +40,8 @@ type Chain = ChainedConnector<
 pub(super) struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
-    pub(super) fn new() -> PhaseConnector {
-        let chain =
-            ().chain(ConnectProxyConnector::default())
-                .chain(SocketConnector)
-                .chain(RustlsConnector::default());
+    pub(super) fn new(tls: TlsConnector) -> PhaseConnector {
+        let chain = ().chain(ConnectProxyConnector::default()).chain(SocketConnector).chain(tls);
         PhaseConnector(Arc::new(chain))
     }
 }
@@ -73,7 +72,7 @@ impl Connector for PhaseConnector {
 fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
     match e {
         ureq::Error::Io(e) if tls && e.kind() == io::ErrorKind::InvalidData => {
-            ureq::Error::Other(Box::new(TlsFailed(e)))
+            ureq::Error::Other(Box::new(TlsLabelled(e)))
         }
         e => e,
     }
@@ -81,9 +80,9 @@ fn tls_labelled(e: ureq::Error, tls: bool) -> ureq::Error {
 
 /// A TLS failure that arrived as an `io::Error`. Displays as the TLS library's message.
 #[derive(Debug)]
-pub(super) struct TlsFailed(io::Error);
+pub(super) struct TlsLabelled(io::Error);
 
-impl fmt::Display for TlsFailed {
+impl fmt::Display for TlsLabelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.get_ref() {
             Some(inner) => fmt::Display::fmt(inner, f),
@@ -92,7 +91,7 @@ impl fmt::Display for TlsFailed {
     }
 }
 
-impl std::error::Error for TlsFailed {
+impl std::error::Error for TlsLabelled {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+use fetchall::fetch::redact_password;
 use fetchall::{Executor, TaskError, TaskHandle};
 
 use crate::cli::Format;
@@ -347,7 +348,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             .executor
             .submit(move || run_line(line, &*fetch, start, queued));
         let id = handle.id();
-        tracing::debug!(%url, task = id, "queued");
+        tracing::debug!(url = %redact_password(&url), task = id, "queued");
         let done = self.events.tx.clone();
         // The loop may be gone when a task it gave up on ends: nobody to tell then.
         handle.add_done_callback(move |_| drop(done.send(Event::Done(id))));
@@ -493,6 +494,7 @@ mod tests {
                     never_ran: false,
                     kind: FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
                     facts: Box::default(),
+                    tls: None,
                 })
             } else {
                 Ok(Fetched {
@@ -500,6 +502,7 @@ mod tests {
                     status: 200,
                     attempts: 1,
                     facts: fetchall::fetch::Facts::default(),
+                    tls: None,
                 })
             }
         })
@@ -628,6 +631,7 @@ mod tests {
                 status: 200,
                 attempts: 1,
                 facts: fetchall::fetch::Facts::default(),
+                tls: None,
             })
         })
     }

@@ -19,6 +19,7 @@ mod printer;
 mod progress;
 mod shard;
 mod task;
+mod tls;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use crate::input::Source;
 use crate::intake::Intake;
 use crate::progress::StatusLine;
 use crate::task::FetchFn;
+use crate::tls::TlsOptions;
 
 /// Exit status when some URL failed.
 const EXIT_FAILED: u8 = 1;
@@ -68,6 +70,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Logs, warnings and the summary share stderr with the progress line.
     let stderr = StatusLine::stderr();
     logging::init(args.verbose, stderr.clone());
+    // The files the TLS options name are read, and refused, before anything starts.
+    let tls = TlsOptions::from_args(args, &stderr).map_err(anyhow::Error::msg)?;
     let backend = args.backend()?;
     // The demo's server must outlive the run.
     let (source, name, _server) = match &args.file {
@@ -100,7 +104,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let run = Run {
         intake,
         events,
-        fetch: task::fetcher(args.fetch_options()),
+        fetch: task::fetcher(tls.applied_to(args.fetch_options())),
         options,
         stderr,
     };

@@ -32,6 +32,36 @@ pub(crate) struct Fetched {
     pub(crate) attempts: u32,
     /// The final URL, the connection, the phase times ([`fetchall::fetch::Fetcher::fetch`]).
     pub(crate) facts: Facts,
+    /// The TLS version and the server's certificate, for an `https` page.
+    pub(crate) tls: Option<Certificate>,
+}
+
+/// What an `https` connection's certificate says, as the JSON line carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Certificate {
+    /// `TLSv1.3`.
+    pub(crate) version: String,
+    /// `CN=example.com`.
+    pub(crate) subject: String,
+    /// `CN=Some CA, O=Some Org`.
+    pub(crate) issuer: String,
+    /// RFC 3339, UTC: `2026-12-06T21:28:43Z`.
+    pub(crate) not_after: String,
+    /// Whole days left when it was fetched; negative once expired (only with `--insecure`).
+    pub(crate) days_left: i64,
+}
+
+impl Certificate {
+    /// The facts of `info`, with the days left counted from `now`.
+    pub(crate) fn new(info: &fetchall::fetch::TlsInfo, now: std::time::SystemTime) -> Certificate {
+        Certificate {
+            version: info.version.clone(),
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            not_after: info.not_after_rfc3339(),
+            days_left: info.days_left(now),
+        }
+    }
 }
 
 /// Why a line produced no page: the text printed after `generated an exception: `.
@@ -52,6 +82,10 @@ pub(crate) struct Failure {
     /// What the fetch learnt before it failed (all `None` if it never ran). Boxed: most
     /// failures have none, and a `Result` is as large as its larger side.
     pub(crate) facts: Box<Facts>,
+    /// The certificate of the connection the failing response came on (an HTTP error status
+    /// over https, a `--cert-expiry` failure). Boxed: a failure is the `Err` of every fetch, and
+    /// most have none.
+    pub(crate) tls: Option<Box<Certificate>>,
 }
 
 impl Failure {
@@ -64,6 +98,7 @@ impl Failure {
             never_ran: false,
             kind,
             facts: Box::default(),
+            tls: None,
         }
     }
 
@@ -129,9 +164,10 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
     }
 }
 
-/// One JSON object on one line, for `--format json`.
+/// One JSON object on one line, for `--format json`. Lines with a TLS certificate (an https
+/// answer) also carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and `cert_days_left`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
-    let (ok, bytes, status, error, attempts, kind, facts) = match &outcome.result {
+    let (ok, bytes, status, error, attempts, kind, facts, tls) = match &outcome.result {
         Ok(page) => (
             true,
             Some(page.bytes),
@@ -140,6 +176,7 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
             Some(page.attempts),
             None,
             &page.facts,
+            page.tls.as_ref(),
         ),
         Err(f) => (
             false,
@@ -149,10 +186,11 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
             f.attempts,
             Some(f.kind.as_str()),
             &*f.facts,
+            f.tls.as_deref(),
         ),
     };
     let t = &outcome.timeline;
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "url": outcome.url,
         "ok": ok,
         "bytes": bytes,
@@ -174,8 +212,15 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         "connect_ms": facts.connect.map(millis),
         "tls_ms": facts.tls.map(millis),
         "ttfb_ms": facts.ttfb.map(millis),
-    })
-    .to_string()
+    });
+    if let (Some(cert), Some(fields)) = (tls, line.as_object_mut()) {
+        fields.insert("tls_version".into(), cert.version.clone().into());
+        fields.insert("cert_subject".into(), cert.subject.clone().into());
+        fields.insert("cert_issuer".into(), cert.issuer.clone().into());
+        fields.insert("cert_not_after".into(), cert.not_after.clone().into());
+        fields.insert("cert_days_left".into(), cert.days_left.into());
+    }
+    line.to_string()
 }
 
 /// Milliseconds with microsecond precision, for JSON.
@@ -332,6 +377,7 @@ mod tests {
                 status: 200,
                 attempts: 1,
                 facts: Facts::default(),
+                tls: None,
             }),
             timeline: Timeline::default(),
         }
@@ -383,6 +429,7 @@ mod tests {
                 status: 200,
                 attempts: 2,
                 facts,
+                tls: None,
             }),
             timeline: Timeline {
                 queued: Duration::from_micros(1500),
@@ -426,6 +473,7 @@ mod tests {
             never_ran: false,
             kind: FailureKind::Fetch(ErrorKind::Status),
             facts: Box::default(),
+            tls: None,
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
         assert_eq!(v["url"], "http://a/\n");
@@ -457,6 +505,48 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
             assert_eq!(v["error_kind"], name);
         }
+    }
+
+    fn certificate() -> Certificate {
+        Certificate {
+            version: "TLSv1.3".into(),
+            subject: "CN=localhost".into(),
+            issuer: "CN=fetchall test CA".into(),
+            not_after: "2026-12-06T21:28:43Z".into(),
+            days_left: 5,
+        }
+    }
+
+    #[test]
+    fn an_https_line_carries_its_certificate() {
+        let mut outcome = ok("https://a/", 3);
+        if let Ok(page) = &mut outcome.result {
+            page.tls = Some(certificate());
+        }
+        let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
+        assert_eq!(v["tls_version"], "TLSv1.3");
+        assert_eq!(v["cert_subject"], "CN=localhost");
+        assert_eq!(v["cert_issuer"], "CN=fetchall test CA");
+        assert_eq!(v["cert_not_after"], "2026-12-06T21:28:43Z");
+        assert_eq!(v["cert_days_left"], 5);
+        // The text line is the Python example's, https or not.
+        assert_eq!(format_line(&outcome), "'https://a/' page is 3 bytes");
+
+        let mut expiring = failed("https://a/", "certificate expires in 5 days (2026-12-06)");
+        if let Err(failure) = &mut expiring.result {
+            failure.tls = Some(Box::new(certificate()));
+        }
+        let v: serde_json::Value = serde_json::from_str(&format_json(&expiring)).unwrap();
+        assert_eq!(
+            (v["ok"].clone(), v["cert_days_left"].clone()),
+            (false.into(), 5.into())
+        );
+        // An http line has none of the fields.
+        let plain = format_json(&ok("http://a/", 3));
+        assert!(
+            !plain.contains("tls_version") && !plain.contains("cert_"),
+            "{plain}"
+        );
     }
 
     #[test]

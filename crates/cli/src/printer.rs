@@ -108,6 +108,7 @@ mod tests {
                     status: 200,
                     attempts: 1,
                     facts: fetchall::fetch::Facts::default(),
+                    tls: None,
                 })
                 .ok_or_else(|| {
                     Failure::new(

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use fetchall::fetch::{FetchOptions, Fetcher};
+use fetchall::fetch::{FetchOptions, Fetcher, redact_password};
 
 use crate::input::Line;
-use crate::output::{Failure, FailureKind, Fetched, Outcome, Timeline};
+use crate::output::{Certificate, Failure, FailureKind, Fetched, Outcome, Timeline};
 
 /// Fetches one URL: the real one wraps [`fetchall::fetch::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
@@ -18,6 +18,7 @@ pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync
 pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
     let fetcher = Fetcher::new(options);
     Arc::new(move |url: &str| {
+        // A failure over https still tells what the certificate says.
         let transfer = fetcher.fetch(url);
         let facts = transfer.facts;
         match transfer.result {
@@ -26,6 +27,9 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 status: page.status,
                 attempts: page.attempts,
                 facts,
+                tls: page
+                    .tls
+                    .map(|info| Certificate::new(&info, SystemTime::now())),
             }),
             Err(e) => Err(Failure {
                 status: e.status(),
@@ -34,6 +38,9 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 never_ran: false,
                 kind: FailureKind::Fetch(e.kind()),
                 facts: Box::new(facts),
+                tls: transfer
+                    .tls
+                    .map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
             }),
         }
     })
@@ -45,22 +52,22 @@ pub(crate) fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Dura
     let worker = thread::current().name().map(str::to_owned);
     let (url, result, elapsed) = match line {
         Line::Url(url) => {
-            tracing::debug!(%url, worker = worker.as_deref(), "started");
+            tracing::debug!(url = %redact_password(&url), worker = worker.as_deref(), "started");
             let begun = Instant::now();
             let result = fetch(&url);
             let elapsed = begun.elapsed();
             match &result {
                 Ok(page) => tracing::debug!(
-                    %url, status = page.status, bytes = page.bytes, ?elapsed, "fetched"
+                    url = %redact_password(&url), status = page.status, bytes = page.bytes, ?elapsed, "fetched"
                 ),
                 Err(failure) => tracing::debug!(
-                    %url, status = failure.status, error = %failure.message, ?elapsed, "failed"
+                    url = %redact_password(&url), status = failure.status, error = %failure.message, ?elapsed, "failed"
                 ),
             }
             (url, result, Some(elapsed))
         }
         Line::Rejected { shown, reason } => {
-            tracing::debug!(url = %shown, %reason, "rejected");
+            tracing::debug!(url = %redact_password(&shown), %reason, "rejected");
             (shown, Err(Failure::new(FailureKind::Input, reason)), None)
         }
     };

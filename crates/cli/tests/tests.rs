@@ -10,3 +10,4 @@ mod cli_request;
 mod cli_scheduling;
 mod cli_signals;
 mod cli_terminal;
+mod cli_tls;

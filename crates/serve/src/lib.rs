@@ -42,11 +42,18 @@
 //! `cargo run -p fetchall-serve -- [PORT]` serves these routes on `127.0.0.1:PORT` (a free
 //! port without one) until it is killed: it prints its base URL, then this table. The README's
 //! and `fetchall --help`'s examples that need a server start it this way.
+//!
+//! # Over TLS
+//!
+//! The [`tls`] module makes certificates for a test run (a CA, leaves good and bad, client
+//! certificates) and serves any of them with [`tls::TlsFront`], which relays to a [`Server`], so
+//! that every route above can be fetched over `https`.
 
 mod connection;
 mod registry;
 mod request;
 pub mod testing;
+pub mod tls;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -53,6 +53,11 @@ impl TunnelProxy {
         }
     }
 
+    /// Its address, for a TLS front that makes it an `https://` proxy.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Its URL, for a proxy variable.
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
