@@ -70,7 +70,7 @@ fn error_statuses_read_like_urllib() {
         let err = fetcher
             .load_url(&server.url(&format!("/status/{code}")))
             .expect_err("error status");
-        assert!(matches!(err, FetchError::Status { code: c } if c == code));
+        assert!(matches!(err, FetchError::Status { code: c, .. } if c == code));
         assert_eq!(err.status(), Some(code));
         assert_eq!(err.to_string(), message);
     }
@@ -435,7 +435,10 @@ fn without_retries_one_attempt_and_the_plain_message() {
     let err = fetcher_with(|_| {})
         .load_url(&server.url("/flaky/a/1"))
         .expect_err("no retry");
-    assert!(matches!(err, FetchError::Status { code: 503 }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Status { code: 503, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.attempts(), 1);
     assert_eq!(err.to_string(), "HTTP Error 503: Service Unavailable");
     assert_eq!(server.requests_for("a"), 1);
@@ -450,7 +453,7 @@ fn exhausted_retries_report_the_last_error_and_the_count() {
         panic!("not Retried: {err:?}");
     };
     assert_eq!(*attempts, 3);
-    assert!(matches!(**last, FetchError::Status { code: 503 }));
+    assert!(matches!(**last, FetchError::Status { code: 503, .. }));
     assert_eq!((err.attempts(), err.status()), (3, Some(503)));
     assert_eq!(
         err.to_string(),
@@ -512,9 +515,26 @@ fn a_retry_after_beyond_the_deadline_ends_at_once() {
     let timeout = Duration::from_secs(5);
     let (err, took) = timed(server.url("/flaky/a/1/retry-after/60"), 3, timeout);
     let err = err.expect_err("no time to wait");
-    assert!(matches!(err, FetchError::Status { code: 503 }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Status { code: 503, .. }),
+        "{err:?}"
+    );
     assert!(took < timeout, "waited anyway: {took:?}");
     assert_eq!(server.requests_for("a"), 1);
+}
+
+#[test]
+fn the_retry_after_a_server_asked_for_is_in_the_error() {
+    let server = server();
+    let fetcher = fetcher_with(|_| {});
+    let err = fetcher
+        .load_url(&server.url("/retry-after/7"))
+        .expect_err("503");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    let err = fetcher
+        .load_url(&server.url("/status/429"))
+        .expect_err("429");
+    assert_eq!((err.status(), err.retry_after()), (Some(429), None));
 }
 
 #[test]
@@ -614,7 +634,10 @@ fn with_no_redirects_a_3xx_is_a_status() {
     let err = fetcher_with(|o| o.max_redirects = 0)
         .load_url(&server.url("/redirect/1"))
         .expect_err("302 not accepted");
-    assert!(matches!(err, FetchError::Status { code: 302 }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Status { code: 302, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.to_string(), "HTTP Error 302: Found");
 
     let page = fetcher_with(|o| {

@@ -63,6 +63,9 @@ pub enum FetchError {
     Status {
         /// The status code.
         code: u16,
+        /// The wait the response's `Retry-After` header asked for, if it had one (a 429 or a
+        /// 503 usually): what a caller that paces its requests to the host should honour.
+        retry_after: Option<Duration>,
     },
     /// Still redirected after following the allowed number of redirects:
     /// `HTTP Error 302: Found (stopped after 10 redirects)`.
@@ -172,13 +175,13 @@ impl FetchError {
     /// # Examples
     ///
     /// ```
-    /// let e = fetchall::fetch::FetchError::Status { code: 404 };
+    /// let e = fetchall::fetch::FetchError::Status { code: 404, retry_after: None };
     /// assert_eq!(e.status(), Some(404));
     /// assert_eq!(e.to_string(), "HTTP Error 404: Not Found");
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
-            FetchError::Status { code }
+            FetchError::Status { code, .. }
             | FetchError::TooManyRedirects { code, .. }
             | FetchError::RedirectNotAllowed { code, .. }
             | FetchError::InvalidRedirect { code, .. } => Some(*code),
@@ -205,10 +208,11 @@ impl FetchError {
     /// ```
     /// use fetchall::fetch::FetchError;
     ///
-    /// assert_eq!(FetchError::Status { code: 503 }.attempts(), 1);
+    /// let unavailable = || FetchError::Status { code: 503, retry_after: None };
+    /// assert_eq!(unavailable().attempts(), 1);
     /// let retried = FetchError::Retried {
     ///     attempts: 3,
-    ///     last: Box::new(FetchError::Status { code: 503 }),
+    ///     last: Box::new(unavailable()),
     /// };
     /// assert_eq!(retried.attempts(), 3);
     /// assert_eq!(retried.status(), Some(503));
@@ -221,6 +225,27 @@ impl FetchError {
             | FetchError::UnusableProxy { .. } => 0,
             FetchError::Retried { attempts, .. } => *attempts,
             _ => 1,
+        }
+    }
+
+    /// The wait the final response's `Retry-After` header asked for, for
+    /// [`FetchError::Status`] (also inside [`FetchError::Retried`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fetchall::fetch::FetchError;
+    ///
+    /// let busy = FetchError::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+    /// assert_eq!(FetchError::RemoteClosed.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            FetchError::Retried { last, .. } => last.retry_after(),
+            _ => None,
         }
     }
 
@@ -240,13 +265,14 @@ impl FetchError {
     /// ```
     /// use fetchall::fetch::FetchError;
     ///
-    /// assert!(FetchError::Status { code: 503 }.is_transient());
-    /// assert!(!FetchError::Status { code: 404 }.is_transient());
+    /// let status = |code| FetchError::Status { code, retry_after: None };
+    /// assert!(status(503).is_transient());
+    /// assert!(!status(404).is_transient());
     /// assert!(FetchError::RemoteClosed.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            FetchError::Status { code } => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
+            FetchError::Status { code, .. } => matches!(code, 408 | 429 | 500 | 502 | 503 | 504),
             FetchError::Timeout { .. }
             | FetchError::RemoteClosed
             | FetchError::IncompleteRead { .. } => true,
@@ -285,7 +311,7 @@ impl fmt::Display for FetchError {
                 repr(part),
                 repr(found.encode_utf8(&mut [0; 4]))
             ),
-            FetchError::Status { code } => write!(f, "HTTP Error {code}: {}", reason(*code)),
+            FetchError::Status { code, .. } => write!(f, "HTTP Error {code}: {}", reason(*code)),
             FetchError::TooManyRedirects { code, followed } => write!(
                 f,
                 "HTTP Error {code}: {} (stopped after {followed} redirects)",
@@ -313,15 +339,11 @@ impl fmt::Display for FetchError {
                 elapsed,
             } => write!(
                 f,
-                "timed out (body, {bytes} bytes received after {:.1}s)",
-                elapsed.as_secs_f64()
+                "timed out (body, {bytes} bytes received after {})",
+                Seconds(*elapsed)
             ),
             FetchError::Timeout { phase, elapsed, .. } => {
-                write!(
-                    f,
-                    "timed out ({phase}, after {:.1}s)",
-                    elapsed.as_secs_f64()
-                )
+                write!(f, "timed out ({phase}, after {})", Seconds(*elapsed))
             }
             FetchError::Resolve(e) => write!(f, "<urlopen error {}>", lookup_message(e)),
             FetchError::Io(e) if socket_failure(e.kind()) == SocketFailure::Unreachable => {
@@ -378,6 +400,20 @@ impl fmt::Display for FetchError {
     }
 }
 
+/// A timeout's elapsed time in a message: `1.5s`, or whole milliseconds below a second
+/// (`after 1ms`), where tenths of a second would all read `0.0s`.
+struct Seconds(Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < Duration::from_secs(1) {
+            write!(f, "{}ms", self.0.as_millis())
+        } else {
+            write!(f, "{:.1}s", self.0.as_secs_f64())
+        }
+    }
+}
+
 impl std::error::Error for FetchError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -395,17 +431,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timeouts_under_a_second_are_in_milliseconds() {
+        let timeout = |phase, bytes, ms| FetchError::Timeout {
+            phase,
+            bytes,
+            elapsed: Duration::from_millis(ms),
+        };
+        assert_eq!(
+            timeout(Phase::Connect, 0, 1).to_string(),
+            "timed out (connect, after 1ms)"
+        );
+        assert_eq!(
+            timeout(Phase::Body, 10, 999).to_string(),
+            "timed out (body, 10 bytes received after 999ms)"
+        );
+        assert_eq!(
+            timeout(Phase::Response, 0, 1000).to_string(),
+            "timed out (response, after 1.0s)"
+        );
+    }
+
+    #[test]
     fn status_uses_the_reason_phrase() {
         assert_eq!(
-            FetchError::Status { code: 404 }.to_string(),
+            FetchError::Status {
+                code: 404,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 404: Not Found"
         );
         assert_eq!(
-            FetchError::Status { code: 500 }.to_string(),
+            FetchError::Status {
+                code: 500,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 500: Internal Server Error"
         );
         assert_eq!(
-            FetchError::Status { code: 599 }.to_string(),
+            FetchError::Status {
+                code: 599,
+                retry_after: None
+            }
+            .to_string(),
             "HTTP Error 599: Unknown"
         );
     }

@@ -252,7 +252,7 @@ impl Exchange {
             return Err(Failed {
                 retry_after,
                 tls: tls.map(Box::new),
-                ..Failed::at_once(FetchError::Status { code })
+                ..Failed::at_once(FetchError::Status { code, retry_after })
             });
         }
 

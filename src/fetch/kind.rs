@@ -14,7 +14,7 @@ use super::classify::{SocketFailure, socket_failure};
 /// ```
 /// use fetchall::fetch::{ErrorKind, FetchError};
 ///
-/// let e = FetchError::Status { code: 503 };
+/// let e = FetchError::Status { code: 503, retry_after: None };
 /// assert_eq!(e.kind(), ErrorKind::Status);
 /// assert_eq!(e.kind().as_str(), "status");
 /// ```
@@ -195,7 +195,13 @@ mod tests {
             (FetchError::Tls(ureq()), "tls"),
             (FetchError::BadResponse(ureq()), "protocol"),
             (FetchError::Other(ureq()), "other"),
-            (FetchError::Status { code: 404 }, "status"),
+            (
+                FetchError::Status {
+                    code: 404,
+                    retry_after: None,
+                },
+                "status",
+            ),
             (
                 FetchError::TooManyRedirects {
                     code: 302,

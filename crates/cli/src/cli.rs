@@ -16,30 +16,43 @@ use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
 
 use crate::dispatch::QUEUE_PER_WORKER;
+use crate::duration::parse_duration;
 use crate::input::count_lines;
 use crate::progress::{Progress, StatusLine};
+use crate::rate::Rate;
+use crate::report::ReportSpec;
 use crate::shard::Shard;
 
 const EXAMPLES: &str = "\
 Examples:
   fetchall urls.txt                       fetch every URL in urls.txt
+  fetchall https://a.example/ https://b.example/
+                                          fetch the URLs given
+  fetchall urls.txt more.txt https://c.example/
+                                          files and URLs, read in that order
   fetchall urls.txt --max-workers 5 --timeout 60
                                           the Python example's settings
   seq 1000 | sed 's|^|http://127.0.0.1:8000/bytes/|' | fetchall -
                                           read the URLs from standard input (a test server
                                           on port 8000: cargo run -p fetchall-serve -- 8000)
-  fetchall urls.txt --format json | jq 'select(.ok | not)'
+  fetchall urls.txt --format jsonl | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
   fetchall urls.txt --expect '</html>' --reject maintenance --slow 2
                                           smoke-test a deploy: what each page says, how fast
-  fetchall urls.txt --format json | jq 'select(.error_kind == \"timeout\") | .url'
+  fetchall urls.txt --format jsonl | jq 'select(.error_kind == \"timeout\") | .url'
                                           filter on the kind of failure, not its wording
+  fetchall urls.txt --report junit:results.xml --baseline last.jsonl --report jsonl:now.jsonl
+                                          text on stdout, a JUnit report for CI, and what
+                                          changed since the last run
   fetchall --demo                         no internet needed: fetch from a local test server
   fetchall urls.txt --cacert ca.pem --cert-expiry 14
                                           trust a private CA; fail certificates expiring soon
 
-Input: one URL per line; surrounding whitespace is trimmed, blank lines and lines starting
-with '#' are skipped. Every other line gets exactly one output line, in completion order.
+Input: each INPUT is a URL if it contains '://', standard input if it is '-', and a file
+otherwise; they are read in the order given. A file has one URL per line; surrounding
+whitespace is trimmed, blank lines and lines starting with '#' are skipped. Every other line
+gets exactly one output line, in completion order. An input with no URL at all prints
+'fetchall: no URLs in the input' (and exits 1 with --fail-if-empty).
 
 Output: 'URL' page is N bytes
         'URL' generated an exception: MESSAGE
@@ -50,22 +63,48 @@ SSL_CERT_DIR when set), and failures read like Python's. Credentials in a URL
 (http://user:pass@host/) are sent as Basic auth, as curl sends them; the password is shown only
 on the URL's own result line (and JSON url), never in logs or messages.
 
-Exit status: 0 if every URL was fetched, 1 if any failed, 2 for a usage or input error,
-130 when interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once),
-141 when stdout was closed before every result was written.
+Exit status: 0 if every URL was fetched, 1 if any failed (with --fail-on new: if any failed
+that did not fail in the baseline), 2 for a usage or input error, 130 when interrupted by
+Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once), 141 when stdout was
+closed before every result was written.
+
+Durations (--timeout): a number of seconds (60, 2.5) or a number with a unit: 500ms, 2s, 1m.
+Rates (--rate, --per-host-rate): N/s, N/m or N/h, e.g. 10/s or 600/m.
 
 Logging: -v shows each URL's queueing, worker, status and timing on stderr; RUST_LOG
 (e.g. RUST_LOG=fetchall=trace,ureq=debug) overrides -v.";
+
+/// `fetchall --version`: the version, and the optional features this build has (`-V` prints
+/// the first line only).
+#[cfg(feature = "rayon")]
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nfeatures: rayon (--backend rayon): yes"
+);
+#[cfg(not(feature = "rayon"))]
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nfeatures: rayon (--backend rayon): no (build with --features rayon)"
+);
 
 /// Fetch many URLs concurrently on a thread pool and report each as it completes.
 ///
 /// A port of the ThreadPoolExecutor example from Python's concurrent.futures documentation.
 #[derive(Debug, Parser)]
-#[command(name = "fetchall", version, after_long_help = EXAMPLES)]
+#[command(
+    name = "fetchall",
+    version,
+    long_version = LONG_VERSION,
+    after_long_help = EXAMPLES
+)]
 pub(crate) struct Args {
-    /// File with one URL per line; '-' reads standard input
-    #[arg(value_name = "FILE", required_unless_present = "demo")]
-    pub(crate) file: Option<PathBuf>,
+    /// URLs, files of URLs (one per line) and '-' for standard input, read in order. An INPUT
+    /// containing '://' is a URL, '-' is standard input, anything else is a file name
+    #[arg(
+        value_name = "INPUT",
+        required_unless_present_any = ["demo", "generate"]
+    )]
+    pub(crate) inputs: Vec<PathBuf>,
 
     /// How many URLs are fetched at once; no upper limit, as threads start only when URLs need
     /// them [default: min(32, CPUs + 4), as in Python]
@@ -79,9 +118,9 @@ pub(crate) struct Args {
     )]
     pub(crate) max_workers: usize,
 
-    /// Total time allowed for each URL, in seconds (fractions allowed): connect, response and
-    /// the whole body
-    #[arg(short, long, value_name = "SECS", value_parser = parse_timeout, default_value = "60")]
+    /// Total time allowed for each URL: connect, response and the whole body. Seconds
+    /// (fractions allowed) or a number with a unit: 500ms, 2s, 1m
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, default_value = "60")]
     pub(crate) timeout: Duration,
 
     /// Try a URL up to N more times after a transient failure: a connection refused, reset or
@@ -157,9 +196,34 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t = Backend::Pool)]
     pub(crate) backend: Backend,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// Output format: text, jsonl (also called json), csv, junit or markdown
+    #[arg(long, value_enum, default_value_t = Format::Text, hide_possible_values = true)]
     pub(crate) format: Format,
+
+    /// Write the results (in --format) to FILE instead of standard output
+    ///
+    /// Line formats (text, jsonl, csv) are written as the results come. JUnit and Markdown
+    /// are complete only at the end: they are written to a temporary file beside FILE and
+    /// renamed over it when the run ends, so a killed run never leaves half a report.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Also write a report in FORMAT to FILE, e.g. junit:results.xml (repeatable)
+    ///
+    /// Standard output keeps its --format, so one run can print text lines for people and
+    /// write JUnit for CI: --report junit:results.xml --report jsonl:run.jsonl. Formats as
+    /// for --format; JUnit and Markdown reports are written whole at the end, as with -o.
+    #[arg(long = "report", value_name = "FORMAT:FILE")]
+    pub(crate) reports: Vec<ReportSpec>,
+
+    /// Write a JSON summary of the run to FILE at the end: counts, wall time, fetch-time
+    /// percentiles (p50, p95, p99) and, with --baseline, the changes
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary_json: Option<PathBuf>,
+
+    /// Exit 1 when the input has no URL at all (else it is only reported on stderr)
+    #[arg(long)]
+    pub(crate) fail_if_empty: bool,
 
     /// Do not print the summary line on stderr
     #[arg(short, long)]
@@ -173,9 +237,11 @@ pub(crate) struct Args {
     ///
     /// A host is a URL's scheme, host and port. URLs of a host at its limit wait in line while
     /// the workers fetch other hosts' URLs, so a slow host never idles a worker. A 429 (Too
-    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for 1s,
-    /// doubling with each 429 in a row up to 60s; the limit grows back by one after each run
-    /// of that many good answers. Redirects to another host are not counted against it.
+    /// Many Requests) answer halves the host's limit (down to 1) and pauses the host for what
+    /// its Retry-After asks, or else 1s, doubling with each 429 in a row; at most 60s. A 503
+    /// with Retry-After pauses it too. A URL the pause would hold past its --timeout is
+    /// reported as timed out at once. The limit grows back by one after each run of that many
+    /// good answers. Redirects to another host are not counted against it.
     #[arg(long, value_name = "N")]
     pub(crate) per_host: Option<NonZeroUsize>,
 
@@ -198,6 +264,53 @@ pub(crate) struct Args {
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<Shard>,
 
+    /// Compare this run with an earlier run's JSON lines (--format jsonl or --report jsonl:FILE)
+    ///
+    /// Reports on stderr which URLs newly fail, recovered, changed status, changed size by
+    /// more than --size-change, got slower by more than --slower, were added or removed; JSON
+    /// lines gain a "baseline" field, CSV a baseline column, JUnit and Markdown a section.
+    /// The baseline is held as a 64-bit hash and 16 bytes per URL.
+    #[arg(long, value_name = "PREV.jsonl")]
+    pub(crate) baseline: Option<PathBuf>,
+
+    /// With --baseline: a body size change of more than PCT percent is a change
+    #[arg(long, value_name = "PCT", default_value_t = 20.0, requires = "baseline", value_parser = parse_percent)]
+    pub(crate) size_change: f64,
+
+    /// With --baseline: a page more than FACTOR times slower (and 50ms slower) is a change
+    #[arg(long, value_name = "FACTOR", default_value_t = 2.0, requires = "baseline", value_parser = parse_factor)]
+    pub(crate) slower: f64,
+
+    /// Which failures make the exit status 1: any, or only new ones (failing now and not in
+    /// the baseline), so a list with known-bad URLs can still gate a deploy
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = FailOn::Any, requires_if("new", "baseline"))]
+    pub(crate) fail_on: FailOn,
+
+    /// At most N requests a second (N/s), minute (N/m) or hour (N/h) in all
+    ///
+    /// Requests are spaced evenly, one every 1/N, with no burst after a quiet spell. The
+    /// dispatcher waits for the next slot; no worker is held up waiting.
+    #[arg(long, value_name = "N/s")]
+    pub(crate) rate: Option<Rate>,
+
+    /// At most N requests a second (N/s, N/m, N/h) to any one host
+    ///
+    /// A host's URLs wait in line for its next slot while the workers fetch other hosts' URLs.
+    /// As with --per-host, a 429 (or a 503 with Retry-After) pauses the host.
+    #[arg(long, value_name = "N/s")]
+    pub(crate) per_host_rate: Option<Rate>,
+
+    /// Print a shell completion script or the man page, and exit: complete-bash,
+    /// complete-zsh, complete-fish, complete-powershell, complete-elvish or man
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        hide_possible_values = true,
+        exclusive = true
+    )]
+    pub(crate) generate: Option<crate::generate::Generate>,
+
     /// Do not show the progress line
     ///
     /// The progress line (done/total, ok, failed, rate, in flight) is drawn on stderr, in
@@ -207,7 +320,7 @@ pub(crate) struct Args {
     pub(crate) no_progress: bool,
 
     /// Start a local test server and fetch a list of its URLs: no internet needed
-    #[arg(long, conflicts_with = "file")]
+    #[arg(long, conflicts_with = "inputs")]
     pub(crate) demo: bool,
 
     // Content checks and a time budget (issue 11, items 2 and 3).
@@ -249,10 +362,19 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
     pub(crate) scan_limit: u64,
 
-    /// A page that takes longer than SECS in all (fractions allowed) fails, once fetched:
+    /// A page that takes longer than DURATION in all (2, 2s, 500ms) fails, once fetched:
     /// slow: 2.31s > 2.00s. --timeout still bounds the fetch
-    #[arg(long, value_name = "SECS", value_parser = parse_slow)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) slow: Option<Duration>,
+}
+
+/// Which failures set the exit status (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    /// Any failed URL
+    Any,
+    /// Only URLs that fail now and did not fail in the baseline (newly failing, or new)
+    New,
 }
 
 /// The executor that runs the fetches.
@@ -266,13 +388,21 @@ pub(crate) enum Backend {
     Sequential,
 }
 
-/// How each result line is written.
+/// How the results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     /// The Python example's lines: 'URL' page is N bytes
     Text,
-    /// One JSON object per line, with timings and the worker's name
-    Json,
+    /// JSON Lines: one JSON object per URL, with timings and the worker's name ('json' is
+    /// another name for it)
+    #[value(alias = "json")]
+    Jsonl,
+    /// A header row, then one row per URL: the JSON line's fields
+    Csv,
+    /// A JUnit XML report, one test case per URL, written when the run ends
+    Junit,
+    /// A Markdown summary for a pull-request comment, written when the run ends
+    Markdown,
 }
 
 /// The executor a run uses: [`Backend`] once this build is known to have it.
@@ -382,7 +512,7 @@ impl Args {
 
     /// `true` when the URLs are typed at a terminal: `-` with stdin a terminal.
     pub(crate) fn reads_the_terminal(&self) -> bool {
-        self.file.as_deref() == Some(Path::new("-")) && io::stdin().is_terminal()
+        self.inputs.iter().any(|input| input == Path::new("-")) && io::stdin().is_terminal()
     }
 
     /// The progress line: on when stderr is a terminal, unless `--no-progress` or `-q`, the
@@ -399,8 +529,9 @@ impl Args {
         {
             return Progress::off();
         }
-        let counted = match self.file.as_deref() {
-            Some(path) if path != Path::new("-") => count_lines(path, self.shard()),
+        // Counted ahead only for a single file; several inputs are counted by the reader.
+        let counted = match &self.inputs[..] {
+            [path] if path != Path::new("-") => count_lines(path, self.shard()),
             _ => None,
         };
         Progress::on(stderr.clone(), read, counted, io::stdout().is_terminal())
@@ -415,12 +546,20 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err("the timeout must be a positive number of seconds".into());
+/// `--size-change`: a percentage, 0 or more.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(pct) if pct >= 0.0 && pct.is_finite() => Ok(pct),
+        _ => Err(format!("{s:?} is not a percentage such as 20")),
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+/// `--slower`: a factor of 1 or more.
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('x').parse::<f64>() {
+        Ok(factor) if factor >= 1.0 && factor.is_finite() => Ok(factor),
+        _ => Err(format!("{s:?} is not a factor of 1 or more, such as 2")),
+    }
 }
 
 /// A byte count: `4194304`, `4MiB`, `4M`, `512KiB`, `1GiB` (powers of 1024, case ignored).
@@ -443,11 +582,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-/// `--slow`: seconds, as `--timeout` takes them.
-fn parse_slow(s: &str) -> Result<Duration, String> {
-    parse_timeout(s).map_err(|_| format!("{s:?} is not a positive number of seconds"))
 }
 
 /// `Name: value`, as curl's -H takes it. Whitespace around the value is dropped. Headers that
@@ -486,7 +620,7 @@ mod tests {
     #[test]
     fn defaults_follow_python() {
         let args = parse(&["urls.txt"]).unwrap();
-        assert_eq!(args.file, Some(PathBuf::from("urls.txt")));
+        assert_eq!(args.inputs, [PathBuf::from("urls.txt")]);
         assert_eq!(args.max_workers, fetchall::default_workers());
         assert_eq!(args.timeout, Duration::from_secs(60));
         assert_eq!(args.backend, Backend::Pool);
@@ -497,7 +631,7 @@ mod tests {
     #[test]
     fn the_python_examples_settings_parse() {
         let args = parse(&["-", "--max-workers", "5", "--timeout", "0.25"]).unwrap();
-        assert_eq!(args.file, Some(PathBuf::from("-")));
+        assert_eq!(args.inputs, [PathBuf::from("-")]);
         assert_eq!(args.max_workers, 5);
         assert_eq!(args.timeout, Duration::from_millis(250));
     }
@@ -626,7 +760,120 @@ mod tests {
     #[test]
     fn demo_needs_no_file() {
         let args = parse(&["--demo", "-q"]).unwrap();
-        assert!(args.demo && args.quiet && args.file.is_none());
+        assert!(args.demo && args.quiet && args.inputs.is_empty());
+    }
+
+    #[test]
+    fn inputs_are_urls_files_and_stdin_in_order() {
+        let args = parse(&["https://a/", "list.txt", "-", "http://b/"]).unwrap();
+        let inputs: Vec<&str> = args.inputs.iter().filter_map(|p| p.to_str()).collect();
+        assert_eq!(inputs, ["https://a/", "list.txt", "-", "http://b/"]);
+        assert!(parse(&["--demo", "https://a/"]).is_err());
+    }
+
+    #[test]
+    fn report_options_parse() {
+        let args = parse(&[
+            "u.txt",
+            "--format",
+            "json",
+            "-o",
+            "out.jsonl",
+            "--report",
+            "junit:r.xml",
+            "--report",
+            "markdown:r.md",
+            "--summary-json",
+            "s.json",
+            "--fail-if-empty",
+        ])
+        .unwrap();
+        assert_eq!(args.format, Format::Jsonl);
+        assert_eq!(args.output, Some(PathBuf::from("out.jsonl")));
+        let formats: Vec<Format> = args.reports.iter().map(|r| r.format).collect();
+        assert_eq!(formats, [Format::Junit, Format::Markdown]);
+        assert_eq!(args.summary_json, Some(PathBuf::from("s.json")));
+        assert!(args.fail_if_empty);
+        for format in ["text", "jsonl", "csv", "junit", "markdown"] {
+            assert!(parse(&["u.txt", "--format", format]).is_ok(), "{format}");
+        }
+        assert!(parse(&["u.txt", "--report", "xml:r.xml"]).is_err());
+    }
+
+    #[test]
+    fn baseline_options_parse_and_need_a_baseline() {
+        let args = parse(&[
+            "u.txt",
+            "--baseline",
+            "prev.jsonl",
+            "--size-change",
+            "5%",
+            "--slower",
+            "1.5x",
+            "--fail-on",
+            "new",
+        ])
+        .unwrap();
+        assert_eq!(args.baseline, Some(PathBuf::from("prev.jsonl")));
+        assert_eq!((args.size_change, args.slower), (5.0, 1.5));
+        assert_eq!(args.fail_on, FailOn::New);
+        let defaults = parse(&["u.txt"]).unwrap();
+        assert_eq!((defaults.size_change, defaults.slower), (20.0, 2.0));
+        assert_eq!(defaults.fail_on, FailOn::Any);
+        for lacking in [
+            &["u.txt", "--fail-on", "new"][..],
+            &["u.txt", "--size-change", "5"],
+            &["u.txt", "--slower", "3"],
+        ] {
+            let err = parse(lacking).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::MissingRequiredArgument,
+                "{lacking:?}"
+            );
+        }
+        assert!(parse(&["u.txt", "--fail-on", "any"]).is_ok());
+        for bad in ["-1", "x", "inf"] {
+            assert!(parse(&["u.txt", "--baseline", "p", "--size-change", bad]).is_err());
+        }
+        for bad in ["0.5", "x", "NaN"] {
+            assert!(parse(&["u.txt", "--baseline", "p", "--slower", bad]).is_err());
+        }
+    }
+
+    #[test]
+    fn rates_and_durations_parse() {
+        let args = parse(&[
+            "u.txt",
+            "--rate",
+            "10/s",
+            "--per-host-rate",
+            "30/m",
+            "-t",
+            "500ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.rate.map(|r| r.interval()),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            args.per_host_rate.map(|r| r.interval()),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(args.timeout, Duration::from_millis(500));
+        assert!(
+            parse(&["u.txt", "--rate", "10"]).is_err(),
+            "a rate needs a unit"
+        );
+    }
+
+    #[test]
+    fn generate_stands_alone() {
+        let args = parse(&["--generate", "complete-zsh"]).unwrap();
+        assert_eq!(args.generate, Some(crate::generate::Generate::CompleteZsh));
+        assert!(parse(&["--generate", "man", "u.txt"]).is_err());
+        assert!(parse(&["--generate", "complete-tcsh"]).is_err());
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //!
 //! The main thread is also the dispatcher. With `--per-host` it submits a URL only when its host
 //! has a free slot and holds the others back ([`crate::hosts`], at most [`MAX_HELD`] of them);
+//! with `--per-host-rate` also only when its host's token is there, and with `--rate` only when
+//! the run's is ([`crate::rate`]): a missing token is waited for here, like a paused host's
+//! turn, never in a worker;
 //! with `--ordered` it prints through a reorder buffer ([`crate::order`]) and takes no new line
 //! while [`Options::window`] lines are taken and not printed. Either way the input is read only
 //! as fast as the lines can be dealt with, and every line taken gets exactly one result line.
@@ -29,13 +32,14 @@ use std::time::{Duration, Instant};
 use fetchall::fetch::redact_password;
 use fetchall::{Executor, TaskError, TaskHandle};
 
-use crate::cli::Format;
-use crate::hosts::{Hosts, MAX_HELD, Slot, host_key};
+use crate::hosts::{Admit, Expired, Hosts, MAX_HELD, Slot, Throttle, host_key};
 use crate::input::{Input, Line};
 use crate::intake::{Intake, Taken};
 use crate::output::{Failure, FailureKind, Outcome, Summary};
 use crate::printer::Printer;
 use crate::progress::Progress;
+use crate::rate::{Bucket, Rate};
+use crate::report::Outputs;
 use crate::task::{FetchFn, run_line, unfinished};
 
 /// Tasks queued per worker by the executor's bounded queue.
@@ -109,28 +113,46 @@ pub(crate) struct Report {
     pub(crate) end: End,
     pub(crate) summary: Summary,
     pub(crate) wall: Duration,
+    /// The reports and the baseline, to be finished.
+    pub(crate) outputs: Outputs,
 }
 
-/// What the run loop does besides fetching: the output format, `--ordered`, `--per-host` and
-/// the progress line.
+/// What the run loop does besides fetching: the outputs, `--ordered`, `--per-host`, the rate
+/// limits and the progress line.
 #[derive(Debug)]
 pub(crate) struct Options {
-    /// `--format`.
-    pub(crate) format: Format,
+    /// Standard output's format, the report files and the baseline.
+    pub(crate) outputs: Outputs,
     /// `--ordered`: print in input order.
     pub(crate) ordered: bool,
     /// `--per-host`: the most requests at once to one host.
     pub(crate) per_host: Option<NonZeroUsize>,
+    /// `--rate`: requests per unit of time in all.
+    pub(crate) rate: Option<Rate>,
+    /// `--per-host-rate`: requests per unit of time to one host.
+    pub(crate) per_host_rate: Option<Rate>,
+    /// How long a URL may wait for a paused host, from when it is taken (`--timeout`).
+    pub(crate) deadline: Option<Duration>,
     /// The progress line, or [`Progress::off`].
     pub(crate) progress: Progress,
 }
 
 impl Options {
+    /// Whether hosts are tracked: with `--per-host`, `--per-host-rate` or `--rate` (and then a
+    /// 429 pauses its host).
+    fn per_host_tracking(&self) -> bool {
+        self.per_host.is_some() || self.per_host_rate.is_some() || self.rate.is_some()
+    }
+
     /// With `--ordered`, the most lines taken and not printed yet: the tasks in flight, and
-    /// with `--per-host` the URLs held back too. A slow line holds up the printing of the ones
-    /// after it, and this is how far the run reads on meanwhile.
+    /// with hosts tracked the URLs held back too. A slow line holds up the printing of the
+    /// ones after it, and this is how far the run reads on meanwhile.
     pub(crate) fn window(&self, max_workers: usize) -> usize {
-        let held = if self.per_host.is_some() { MAX_HELD } else { 0 };
+        let held = if self.per_host_tracking() {
+            MAX_HELD
+        } else {
+            0
+        };
         in_flight_limit(max_workers) + held
     }
 }
@@ -159,6 +181,10 @@ pub(crate) fn fetch_all<E: Executor>(
     options: Options,
 ) -> Report {
     let max_workers = executor.max_workers();
+    let window = options.window(max_workers);
+    let hosts = options
+        .per_host_tracking()
+        .then(|| Hosts::new(options.per_host, options.per_host_rate));
     let mut run = Dispatcher {
         executor,
         fetch,
@@ -167,11 +193,15 @@ pub(crate) fn fetch_all<E: Executor>(
         in_flight: HashMap::new(),
         events,
         intake,
-        hosts: options.per_host.map(Hosts::new),
-        window: options.window(max_workers),
-        printer: Printer::new(out, options.format, options.ordered, options.progress),
+        hosts,
+        rate: options.rate.map(Bucket::new),
+        deadline: options.deadline,
+        expired: Vec::new(),
+        window,
+        printer: Printer::new(out, options.outputs, options.ordered, options.progress),
     };
-    let end = match run.main_loop() {
+    let started = run.printer.start().map_err(Stop::Output);
+    let end = match started.and_then(|()| run.main_loop()) {
         Ok(()) => match run.intake.take_error() {
             None => End::Finished,
             Some(e) => End::Input(e),
@@ -185,10 +215,12 @@ pub(crate) fn fetch_all<E: Executor>(
             stop.into_end()
         }
     };
+    let (summary, outputs) = run.printer.into_parts();
     Report {
         end,
         wall: run.start.elapsed(),
-        summary: run.printer.into_summary(),
+        summary,
+        outputs,
     }
 }
 
@@ -225,8 +257,15 @@ struct Dispatcher<'e, E, W> {
     in_flight: HashMap<u64, Submitted>,
     events: Events,
     intake: Intake,
-    /// Per-host slots and held-back lines, with `--per-host`.
+    /// Per-host slots, tokens and held-back lines, with `--per-host`, `--per-host-rate` or
+    /// `--rate`.
     hosts: Option<Hosts<Taken>>,
+    /// `--rate`: the run's token.
+    rate: Option<Bucket>,
+    /// How long a URL may wait for a paused host.
+    deadline: Option<Duration>,
+    /// URLs a pause made time out, to be printed next.
+    expired: Vec<(u64, Outcome)>,
     /// See [`Options::window`].
     window: usize,
     printer: Printer<W>,
@@ -255,12 +294,21 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
                 self.handle(event)?;
             }
             let now = Instant::now();
+            if self
+                .rate
+                .as_ref()
+                .is_some_and(|b| b.ready_at(now).is_some())
+            {
+                // The run's next request slot is not there yet: `next_event` wakes up for it.
+                return Ok(());
+            }
             if let Some((taken, slot)) = self.hosts.as_mut().and_then(|h| h.next_ready(now)) {
                 self.submit(taken, Some(slot));
             } else if !self.room_to_take() {
                 return Ok(());
             } else if let Some(taken) = self.intake.next_line(self.start) {
                 self.dispatch(taken, now);
+                self.deliver_expired()?;
             } else {
                 return Ok(());
             }
@@ -269,14 +317,14 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
     }
 
     /// Sleeps until the next event and handles it, or until the next thing due without one: a
-    /// paused host's turn (only if there is room to submit its URL), a progress redraw.
+    /// paused or token-less host's turn or the run's next token (only if there is room to
+    /// submit a URL), a progress redraw.
     fn next_event(&mut self) -> Result<(), Stop> {
         let room = self.in_flight.len() < self.limit;
-        let wake = self
-            .hosts
-            .as_ref()
-            .and_then(Hosts::next_wake)
-            .filter(|_| room);
+        let now = Instant::now();
+        let hosts_wake = self.hosts.as_ref().and_then(Hosts::next_wake);
+        let token = self.rate.as_ref().and_then(|b| b.ready_at(now));
+        let wake = hosts_wake.into_iter().chain(token).min().filter(|_| room);
         let due = match (wake, self.printer.progress_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -329,18 +377,41 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             (Some(_), Line::Url(url)) => host_key(url),
             _ => None,
         };
+        let deadline = self.deadline.and_then(|d| now.checked_add(d));
         match (self.hosts.as_mut(), key) {
-            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, now) {
-                Some((taken, slot)) => self.submit(taken, Some(slot)),
-                None => tracing::debug!(host = %key, held = hosts.held(), "held back"),
+            (Some(hosts), Some(key)) => match hosts.admit(&key, taken, deadline, now) {
+                Admit::Start(taken, slot) => self.submit(taken, Some(slot)),
+                Admit::Held => tracing::debug!(host = %key, held = hosts.held(), "held back"),
+                Admit::Expired(expired) => self.expire(expired),
             },
             // Not a URL to fetch: no request, no slot.
             _ => self.submit(taken, None),
         }
     }
 
+    /// Reports a URL that its host's pause would have held past its deadline as timed out.
+    fn expire(&mut self, expired: Expired<Taken>) {
+        let Taken { seq, line, at } = expired.item;
+        let message = format!("timed out (waiting for its host, {})", expired.pause);
+        let timeout = FailureKind::Fetch(fetchall::fetch::ErrorKind::Timeout);
+        let outcome = unfinished(line.shown().to_owned(), at, Failure::new(timeout, message));
+        // Printed by the caller, which can stop the run if the write fails.
+        self.expired.push((seq, outcome));
+    }
+
+    /// Prints the URLs [`expire`](Self::expire) reported.
+    fn deliver_expired(&mut self) -> Result<(), Stop> {
+        for (seq, outcome) in std::mem::take(&mut self.expired) {
+            self.printer.deliver(seq, outcome)?;
+        }
+        Ok(())
+    }
+
     fn submit(&mut self, taken: Taken, slot: Option<Slot>) {
         let Taken { seq, line, .. } = taken;
+        if let (Some(bucket), Line::Url(_)) = (self.rate.as_mut(), &line) {
+            bucket.try_take(Instant::now());
+        }
         let url = line.shown().to_owned();
         let queued = self.start.elapsed();
         let (fetch, start) = (self.fetch.clone(), self.start);
@@ -381,10 +452,16 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             ),
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
-            let throttled = matches!(&outcome.result, Err(f) if f.status == Some(429));
-            hosts.release(slot, throttled, Instant::now());
+            let throttle = match &outcome.result {
+                Err(f) => Throttle::of(f.status, f.retry_after),
+                Ok(_) => None,
+            };
+            for expired in hosts.release(slot, throttle, Instant::now()) {
+                self.expire(expired);
+            }
         }
-        Ok(self.printer.deliver(seq, outcome)?)
+        self.printer.deliver(seq, outcome)?;
+        self.deliver_expired()
     }
 
     /// After a signal: cancels what is queued and prints a line for every line taken without
@@ -433,6 +510,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Format;
     use std::path::Path;
     use std::sync::mpsc::{self, Sender};
     use std::thread;
@@ -475,9 +553,12 @@ mod tests {
         /// Results in `format`, in completion order, no per-host limit, no progress line.
         fn plain(format: Format) -> Options {
             Options {
-                format,
+                outputs: Outputs::plain(format),
                 ordered: false,
                 per_host: None,
+                rate: None,
+                per_host_rate: None,
+                deadline: None,
                 progress: Progress::off(),
             }
         }
@@ -491,6 +572,7 @@ mod tests {
                     message: "HTTP Error 500: Internal Server Error".into(),
                     status: Some(500),
                     attempts: Some(1),
+                    retry_after: None,
                     never_ran: false,
                     kind: FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
                     facts: Box::default(),
@@ -583,7 +665,7 @@ mod tests {
                 lines_of("http://a/\n"),
                 by_length(),
                 &mut out,
-                Options::plain(Format::Json),
+                Options::plain(Format::Jsonl),
             );
             out
         });

@@ -11,7 +11,13 @@
 //!
 //! With `--shard K/N` the reader passes on only this run's share of the lines (see
 //! [`crate::shard`]), so the others cost no more than being read.
+//!
+//! The command line may name several inputs ([`Source::open_all`]): files, `-` for standard
+//! input, and URLs themselves, read in the order given as if they were one list. An argument
+//! that contains `://` is a URL; `-` is standard input; anything else is a file name. A file
+//! that does not exist but looks like a host name (`example.com`) gets a hint to add a scheme.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -64,6 +70,10 @@ pub(crate) enum Source {
     File(File),
     /// Lines made by the program itself (`--demo`).
     Memory(Vec<u8>),
+    /// A URL given as an argument: one line, taken as it is (trimmed).
+    Url(String),
+    /// Several inputs read one after the other, each with its name for messages.
+    Many(Vec<(Source, String)>),
     /// Any reader, for tests that watch how far the input is read.
     #[cfg(test)]
     Reader(AnyReader),
@@ -81,6 +91,32 @@ impl std::fmt::Debug for AnyReader {
 }
 
 impl Source {
+    /// Opens the inputs named on the command line, in order: a URL (an argument with `://`),
+    /// `-` for standard input, or a file. One input is that input itself; several are
+    /// [`Source::Many`]. Every file is opened here, so a missing one is an error before anything
+    /// runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`Source::open`], for the first file that cannot be opened.
+    pub(crate) fn open_all(inputs: &[impl AsRef<OsStr>]) -> anyhow::Result<Source> {
+        let mut sources = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let input = input.as_ref();
+            let source = match input.to_str() {
+                Some(url) if url.contains("://") => Source::Url(url.trim().to_owned()),
+                _ => Source::open(Path::new(input))?,
+            };
+            sources.push((source, input.to_string_lossy().into_owned()));
+        }
+        if sources.len() == 1 {
+            if let Some((source, _)) = sources.pop() {
+                return Ok(source);
+            }
+        }
+        Ok(Source::Many(sources))
+    }
+
     /// Opens `path` (`-` is standard input). A missing, unreadable or directory path is an error
     /// here, before anything runs.
     ///
@@ -92,7 +128,17 @@ impl Source {
             return Ok(Source::Stdin);
         }
         let shown = path.display();
-        let file = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) => match (e.kind(), path.to_str().and_then(url_hint)) {
+                (io::ErrorKind::NotFound, Some(url)) => {
+                    anyhow::bail!(
+                        "cannot open {shown}: {e}; to fetch a URL, give its scheme: {url}"
+                    )
+                }
+                _ => return Err(e).with_context(|| format!("cannot open {shown}")),
+            },
+        };
         let meta = file
             .metadata()
             .with_context(|| format!("cannot read {shown}"))?;
@@ -100,6 +146,47 @@ impl Source {
             anyhow::bail!("cannot read {shown}: it is a directory");
         }
         Ok(Source::File(file))
+    }
+}
+
+/// Endings that make a name a file's rather than a host's, though they are letters only.
+const FILE_ENDINGS: [&str; 16] = [
+    "txt", "csv", "tsv", "json", "jsonl", "ndjson", "lst", "list", "log", "md", "xml", "html",
+    "htm", "yaml", "yml", "gz",
+];
+
+/// The URL a missing file's name was probably meant as: `example.com` or
+/// `www.example.com:8443/path` (a host name of two labels or more, ending in letters that are
+/// not a file ending), `localhost[:PORT]` or an IPv4 address. `https://` is put before a host
+/// name, `http://` before `localhost` and an address (test servers, mostly).
+fn url_hint(name: &str) -> Option<String> {
+    let host_port = name.split('/').next()?;
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return None,
+        None => host_port,
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let local =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::Ipv4Addr>().is_ok();
+    let named = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels.last().is_some_and(|tld| {
+            tld.len() >= 2
+                && tld.bytes().all(|b| b.is_ascii_alphabetic())
+                && !FILE_ENDINGS.contains(&tld.to_ascii_lowercase().as_str())
+        });
+    match (local, named) {
+        (true, _) => Some(format!("http://{name}")),
+        (false, true) => Some(format!("https://{name}")),
+        (false, false) => None,
     }
 }
 
@@ -134,18 +221,16 @@ pub(crate) fn spawn_reader(
     thread::Builder::new()
         .name("fetchall-input".into())
         .spawn(move || {
-            let out = Out {
+            let mut out = Out {
                 send,
                 credits,
                 total: total_tx,
+                batch: Vec::with_capacity(BATCH),
+                count: 0,
+                index: 0,
+                shard,
             };
-            match source {
-                Source::Stdin => out.send_lines(Lines::new(io::stdin(), shard)),
-                Source::File(file) => out.send_lines(Lines::new(file, shard)),
-                Source::Memory(bytes) => out.send_lines(Lines::new(io::Cursor::new(bytes), shard)),
-                #[cfg(test)]
-                Source::Reader(reader) => out.send_lines(Lines::new(reader.0, shard)),
-            }
+            out.send_all(source);
         })?;
     tracing::debug!(input = %name.display(), %shard, "reading");
     Ok(total)
@@ -181,53 +266,102 @@ pub(crate) fn count_lines(path: &Path, shard: Shard) -> Option<Receiver<u64>> {
     spawned.ok().map(|_| rx)
 }
 
-/// Where the reader thread's lines go.
+/// Where the reader thread's lines go, and where the reading is.
 struct Out<S> {
     send: S,
     credits: Receiver<()>,
     total: Sender<u64>,
+    /// The batch being filled.
+    batch: Vec<Line>,
+    /// Lines sent (or in the batch).
+    count: u64,
+    /// Lines worth a result seen so far in all inputs: the index `--shard` goes by.
+    index: u64,
+    shard: Shard,
 }
 
 impl<S: Fn(Input) -> bool> Out<S> {
-    /// Sends a non-empty batch once a credit has come; `false` if the run stopped.
-    fn batch(&self, batch: &mut Vec<Line>) -> bool {
-        if batch.is_empty() {
+    /// Sends the batch, if it has lines, once a credit has come; `false` if the run stopped.
+    fn batch(&mut self) -> bool {
+        if self.batch.is_empty() {
             return true;
         }
-        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         self.credits.recv().is_ok() && (self.send)(Input::Lines(full))
     }
 
-    fn send_lines(&self, mut lines: Lines<impl Read>) {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut count = 0;
+    /// Adds a line, sending the batch when it is full; `false` if the run stopped.
+    fn push(&mut self, line: Line) -> bool {
+        self.count += 1;
+        self.batch.push(line);
+        self.batch.len() < BATCH || self.batch()
+    }
+
+    /// Reads `source` (every part of it, in order) to the end, then tells the total and sends
+    /// the end.
+    fn send_all(&mut self, source: Source) {
+        let parts = match source {
+            Source::Many(parts) => parts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
+            source => vec![(source, None)],
+        };
+        for (source, label) in parts {
+            if !self.send_source(source, label) {
+                return;
+            }
+        }
+        // Told first: the last batch may wait for its credit for a while.
+        let _ = self.total.send(self.count);
+        if self.batch() {
+            (self.send)(Input::End);
+        }
+    }
+
+    /// Reads one input to its end. `false` if reading should stop: the run stopped, or a read
+    /// failed (which has been sent).
+    fn send_source(&mut self, source: Source, label: Option<String>) -> bool {
+        let reader: Box<dyn Read + Send> = match source {
+            Source::Stdin => Box::new(io::stdin()),
+            Source::File(file) => Box::new(file),
+            Source::Memory(bytes) => Box::new(io::Cursor::new(bytes)),
+            #[cfg(test)]
+            Source::Reader(reader) => reader.0,
+            Source::Url(url) => {
+                self.index += 1;
+                return !self.shard.contains(self.index - 1) || self.push(Line::Url(url));
+            }
+            // Not made by open_all; read in order all the same.
+            Source::Many(parts) => {
+                return parts
+                    .into_iter()
+                    .all(|(source, name)| self.send_source(source, Some(name)));
+            }
+        };
+        let lines = Lines::new(reader, self.shard).continuing(self.index, label);
+        self.send_lines(lines)
+    }
+
+    fn send_lines(&mut self, mut lines: Lines<Box<dyn Read + Send>>) -> bool {
         loop {
             let mut open = true;
-            let next = lines.next_line(|| open = self.batch(&mut batch));
+            let next = lines.next_line(|| open = self.batch());
             if !open {
-                return;
+                return false;
             }
             match next {
                 Ok(Some(line)) => {
-                    count += 1;
-                    batch.push(line);
-                    if batch.len() == BATCH && !self.batch(&mut batch) {
-                        return;
+                    if !self.push(line) {
+                        return false;
                     }
                 }
                 Ok(None) => {
-                    // Told first: the last batch may wait for its credit for a while.
-                    let _ = self.total.send(count);
-                    if self.batch(&mut batch) {
-                        (self.send)(Input::End);
-                    }
-                    return;
+                    self.index = lines.index;
+                    return true;
                 }
                 Err(e) => {
-                    if self.batch(&mut batch) {
+                    if self.batch() {
                         (self.send)(Input::Failed(e));
                     }
-                    return;
+                    return false;
                 }
             }
         }
@@ -243,6 +377,8 @@ pub(crate) struct Lines<R> {
     /// Lines worth a result seen, in any shard: the index `--shard` goes by.
     index: u64,
     shard: Shard,
+    /// The input's name in messages, when there are several inputs.
+    label: Option<String>,
     buf: Vec<u8>,
 }
 
@@ -253,7 +389,26 @@ impl<R: Read> Lines<R> {
             number: 0,
             index: 0,
             shard,
+            label: None,
             buf: Vec::new(),
+        }
+    }
+
+    /// The same lines, counted for `--shard` from `index` (the inputs before this one had that
+    /// many lines worth a result), and named `label` in messages.
+    fn continuing(self, index: u64, label: Option<String>) -> Lines<R> {
+        Lines {
+            index,
+            label,
+            ..self
+        }
+    }
+
+    /// `line 7`, or `line 7 of urls.txt` when there are several inputs.
+    fn place(&self) -> String {
+        match &self.label {
+            Some(name) => format!("line {} of {name}", self.number),
+            None => format!("line {}", self.number),
         }
     }
 
@@ -277,17 +432,14 @@ impl<R: Read> Lines<R> {
                 let start = String::from_utf8_lossy(&text[..SHOWN.min(text.len())]);
                 Line::Rejected {
                     shown: format!("{start}..."),
-                    reason: format!(
-                        "line {} is longer than {MAX_LINE} bytes; skipped",
-                        self.number
-                    ),
+                    reason: format!("{} is longer than {MAX_LINE} bytes; skipped", self.place()),
                 }
             } else {
                 match std::str::from_utf8(text) {
                     Ok(url) => Line::Url(url.to_owned()),
                     Err(_) => Line::Rejected {
                         shown: String::from_utf8_lossy(text).into_owned(),
-                        reason: format!("line {} is not valid UTF-8", self.number),
+                        reason: format!("{} is not valid UTF-8", self.place()),
                     },
                 }
             };
@@ -537,5 +689,124 @@ mod tests {
         let err = format!("{:#}", Source::open(&missing).unwrap_err());
         assert!(err.starts_with("cannot open "), "{err}");
         assert!(err.ends_with("(os error 2)"), "the cause is shown: {err}");
+    }
+
+    /// Every line the reader thread sends for `source`.
+    fn read_all(source: Source, shard: &str) -> Vec<Line> {
+        let (tx, lines) = mpsc::channel();
+        let (credit, credits) = mpsc::channel();
+        let send = move |input| tx.send(input).is_ok();
+        let shard = shard.parse().unwrap();
+        let _total = spawn_reader(source, Path::new("test"), shard, send, credits).unwrap();
+        let limit = std::time::Duration::from_secs(30);
+        let mut all = Vec::new();
+        // Bounded: the reader sends its end, or the test fails on the time limit.
+        loop {
+            // One credit for each batch, as the run loop gives them (the reader may have
+            // ended already).
+            let _ = credit.send(());
+            match lines.recv_timeout(limit).expect("the reader sends its end") {
+                Input::Lines(batch) => all.extend(batch),
+                Input::End => return all,
+                Input::Failed(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn temp_file(name: &str, text: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("fetchall-{name}-{}.txt", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn urls_files_and_their_mix_are_read_in_the_order_given() {
+        let a = temp_file("many-a", b"http://a/1\n# c\nhttp://a/2\n");
+        let b = temp_file("many-b", b"http://b/1\nbad \xff\n");
+        let args = [
+            "http://first/".to_owned(),
+            a.display().to_string(),
+            " https://middle/ ".to_owned(),
+            b.display().to_string(),
+        ];
+        let source = Source::open_all(&args).unwrap();
+        let bad = Line::Rejected {
+            shown: "bad \u{fffd}".into(),
+            reason: format!("line 2 of {} is not valid UTF-8", b.display()),
+        };
+        let all = [
+            url("http://first/"),
+            url("http://a/1"),
+            url("http://a/2"),
+            url("https://middle/"),
+            url("http://b/1"),
+            bad.clone(),
+        ];
+        assert_eq!(read_all(source, "0/1"), all);
+        // The shard index runs on from one input to the next.
+        let source = Source::open_all(&args).unwrap();
+        assert_eq!(
+            read_all(source, "1/2"),
+            [all[1].clone(), all[3].clone(), bad]
+        );
+        let _ = std::fs::remove_file(&a);
+        let _ = std::fs::remove_file(&b);
+    }
+
+    #[test]
+    fn one_input_is_read_as_before() {
+        let source = Source::open_all(&["http://only/"]).unwrap();
+        assert!(
+            matches!(source, Source::Url(ref u) if u == "http://only/"),
+            "{source:?}"
+        );
+        assert_eq!(read_all(source, "0/1"), [url("http://only/")]);
+        let file = temp_file("one", b"x \xff\n");
+        let lines = read_all(Source::open_all(&[&file]).unwrap(), "0/1");
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            matches!(&lines[..], [Line::Rejected { reason, .. }] if reason == "line 1 is not valid UTF-8"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_that_looks_like_a_host_gets_a_hint() {
+        let err = format!(
+            "{:#}",
+            Source::open_all(&["http://fine/", "example.com"]).unwrap_err()
+        );
+        assert!(
+            err.starts_with("cannot open example.com: ")
+                && err.ends_with("; to fetch a URL, give its scheme: https://example.com"),
+            "{err}"
+        );
+        let err = format!("{:#}", Source::open_all(&["no-such-urls.txt"]).unwrap_err());
+        assert!(!err.contains("scheme"), "{err}");
+    }
+
+    #[test]
+    fn host_names_are_told_from_file_names() {
+        for (name, hint) in [
+            ("example.com", Some("https://example.com")),
+            ("www.bbc.co.uk/news", Some("https://www.bbc.co.uk/news")),
+            (
+                "api.example.io:8443/v1",
+                Some("https://api.example.io:8443/v1"),
+            ),
+            ("localhost:8000/x", Some("http://localhost:8000/x")),
+            ("127.0.0.1:5000", Some("http://127.0.0.1:5000")),
+            ("urls.txt", None),
+            ("list.CSV", None),
+            ("dir/urls", None),
+            ("urls", None),
+            ("a..b", None),
+            ("-x.com", None),
+            ("example.c0m", None),
+            ("host:port", None),
+            ("", None),
+        ] {
+            assert_eq!(url_hint(name).as_deref(), hint, "{name}");
+        }
     }
 }

@@ -5,9 +5,12 @@
 //! fetcher and the executor, drive the run loop ([`dispatch`]), and turn its end into an exit
 //! status. The modules below are the binary's own: the library never prints.
 
+mod baseline;
 mod cli;
 mod demo;
 mod dispatch;
+mod duration;
+mod generate;
 mod hosts;
 mod input;
 mod intake;
@@ -17,6 +20,8 @@ mod order;
 mod output;
 mod printer;
 mod progress;
+mod rate;
+mod report;
 mod shard;
 mod task;
 mod tls;
@@ -30,11 +35,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use fetchall::{BuildError, Executor, Sequential};
 
-use crate::cli::{Args, Chosen};
+use crate::cli::{Args, Chosen, FailOn};
 use crate::dispatch::{End, Events, Options, Report, fetch_all};
 use crate::input::Source;
 use crate::intake::Intake;
 use crate::progress::StatusLine;
+use crate::report::Outputs;
 use crate::task::FetchFn;
 use crate::tls::TlsOptions;
 
@@ -49,6 +55,15 @@ const EXIT_BROKEN_PIPE: u8 = 141;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(what) = args.generate {
+        return match generate::generate(what, &mut io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "fetchall: cannot write it: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -74,8 +89,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let tls = TlsOptions::from_args(args, &stderr).map_err(anyhow::Error::msg)?;
     let backend = args.backend()?;
     // The demo's server must outlive the run.
-    let (source, name, _server) = match &args.file {
-        Some(path) => (Source::open(path)?, path.clone(), None),
+    let (source, name, _server) = match args.inputs.first() {
+        Some(path) => (Source::open_all(&args.inputs)?, path.clone(), None),
         None => {
             let (server, source) = demo::start(args.max_workers, args.quiet)?;
             (source, PathBuf::from("--demo"), Some(server))
@@ -88,6 +103,8 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "fetchall: reading URLs from the terminal; end with Ctrl-D"
         );
     }
+    // The baseline is read and every report file created before anything is fetched.
+    let outputs = Outputs::open(args).map_err(anyhow::Error::msg)?;
     let events = Events::new();
     let (intake, total) = Intake::start(source, &name, args.shard(), events.input())
         .context("cannot start reading")?;
@@ -96,9 +113,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         interrupt::watch_resizes(events.sender());
     }
     let options = Options {
-        format: args.format,
+        outputs,
         ordered: args.ordered,
         per_host: args.per_host,
+        rate: args.rate,
+        per_host_rate: args.per_host_rate,
+        deadline: Some(args.timeout),
         progress,
     };
     let run = Run {
@@ -115,7 +135,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Chosen::Rayon => run.drive(builder.build_rayon())?,
         Chosen::Sequential => run.drive(Ok(Sequential))?,
     };
-    Ok(conclude(report, args.quiet))
+    Ok(conclude(report, args))
 }
 
 /// Everything a run needs but its executor.
@@ -155,8 +175,19 @@ impl Run {
     }
 }
 
-/// Prints the summary and picks the exit status.
-fn conclude(report: Report, quiet: bool) -> ExitCode {
+/// Prints the summary, completes the reports and picks the exit status.
+fn conclude(report: Report, args: &Args) -> ExitCode {
+    let quiet = args.quiet;
+    let interrupted = matches!(report.end, End::Interrupted(_));
+    let verdict = report
+        .outputs
+        .finish(&report.summary, report.wall, interrupted, quiet);
+    for error in &verdict.errors {
+        let _ = writeln!(io::stderr(), "fetchall: {error}");
+    }
+    if verdict.empty && matches!(report.end, End::Finished) {
+        let _ = writeln!(io::stderr(), "fetchall: no URLs in the input");
+    }
     let summary = |interrupted: bool| {
         if !quiet {
             // A closed stderr is no reason to fail: the results are on stdout.
@@ -168,7 +199,13 @@ fn conclude(report: Report, quiet: bool) -> ExitCode {
         }
     };
     let failed = || {
-        if report.summary.failed() > 0 {
+        let failures = match args.fail_on {
+            FailOn::Any => report.summary.failed(),
+            FailOn::New => verdict.new_failures,
+        };
+        if !verdict.errors.is_empty() {
+            ExitCode::from(EXIT_ERROR)
+        } else if failures > 0 || (verdict.empty && args.fail_if_empty) {
             ExitCode::from(EXIT_FAILED)
         } else {
             ExitCode::SUCCESS

@@ -36,6 +36,21 @@ pub(crate) struct Fetched {
     pub(crate) tls: Option<Certificate>,
 }
 
+#[cfg(test)]
+impl Fetched {
+    /// A page of `bytes` bytes with `status`, at the first attempt, over plain HTTP: for the
+    /// tests of the formatters.
+    pub(crate) fn plain(bytes: u64, status: u16) -> Fetched {
+        Fetched {
+            bytes,
+            status,
+            attempts: 1,
+            facts: Facts::default(),
+            tls: None,
+        }
+    }
+}
+
 /// What an `https` connection's certificate says, as the JSON line carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Certificate {
@@ -74,6 +89,9 @@ pub(crate) struct Failure {
     /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
+    /// What the answer's `Retry-After` asked for ([`fetchall::FetchError::retry_after`]): how
+    /// long the dispatcher pauses the host.
+    pub(crate) retry_after: Option<Duration>,
     /// The line's task never ran: cancelled before it started, after an interruption. Counted
     /// apart in the summary ("not run"); printed as any failure.
     pub(crate) never_ran: bool,
@@ -95,6 +113,7 @@ impl Failure {
             message: message.into(),
             status: None,
             attempts: None,
+            retry_after: None,
             never_ran: false,
             kind,
             facts: Box::default(),
@@ -164,9 +183,15 @@ pub(crate) fn format_line(outcome: &Outcome) -> String {
     }
 }
 
-/// One JSON object on one line, for `--format json`. Lines with a TLS certificate (an https
-/// answer) also carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and `cert_days_left`.
+/// One JSON object on one line, for `--format jsonl`. Lines with a TLS certificate (an https
+/// answer) also carry `tls_version`, `cert_subject`, `cert_issuer`, `cert_not_after` and
+/// `cert_days_left`.
 pub(crate) fn format_json(outcome: &Outcome) -> String {
+    json_value(outcome).to_string()
+}
+
+/// The object [`format_json`] prints, for a caller that adds to it (`--baseline`).
+pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
     let (ok, bytes, status, error, attempts, kind, facts, tls) = match &outcome.result {
         Ok(page) => (
             true,
@@ -220,7 +245,7 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
         fields.insert("cert_not_after".into(), cert.not_after.clone().into());
         fields.insert("cert_days_left".into(), cert.days_left.into());
     }
-    line.to_string()
+    line
 }
 
 /// Milliseconds with microsecond precision, for JSON.
@@ -261,6 +286,17 @@ impl Summary {
         self.failed
     }
 
+    /// How many lines' tasks never ran (cancelled after an interruption).
+    pub(crate) fn not_run(&self) -> u64 {
+        self.not_run
+    }
+
+    /// The fetch time below which a fraction `q` of the fetches took (to within 6%); `None`
+    /// when nothing was fetched.
+    pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {
+        self.times.quantile(q)
+    }
+
     /// The stderr line: `fetchall: 3 ok, 1 failed in 1.52s (fetch time p50 120ms, p95 1.20s)`.
     /// When the run was cut short it starts `interrupted: ` and counts the lines whose task
     /// never ran apart from those that failed: `fetchall: interrupted: 45 ok, 41 failed,
@@ -283,7 +319,7 @@ impl Summary {
 }
 
 /// A duration the way a person reads it: `0.42ms`, `120ms`, `1.20s`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10.0 {
         format!("{ms:.2}ms")
@@ -470,6 +506,7 @@ mod tests {
             message: "HTTP Error 404: Not Found".into(),
             status: Some(404),
             attempts: Some(1),
+            retry_after: None,
             never_ran: false,
             kind: FailureKind::Fetch(ErrorKind::Status),
             facts: Box::default(),

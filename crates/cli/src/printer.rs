@@ -1,20 +1,22 @@
 //! The output side of the run loop: every result line goes through [`Printer`], which writes it
 //! in the chosen format, in completion order or (with `--ordered`) input order, counts it for
-//! the summary, and keeps the progress line out of its way.
+//! the summary, hands it to the reports and the baseline ([`Outputs`]), and keeps the progress
+//! line out of its way.
 
 use std::io::{self, Write};
 use std::time::Instant;
 
-use crate::cli::Format;
 use crate::order::Reorder;
-use crate::output::{Outcome, Summary, format_json, format_line};
+use crate::output::{Outcome, Summary};
 use crate::progress::{Counts, Progress};
+use crate::report::Outputs;
 
 /// Writes result lines to `out`, one write and one flush each.
 #[derive(Debug)]
 pub(crate) struct Printer<W> {
     out: W,
-    format: Format,
+    /// Standard output's format, the report files and the baseline.
+    outputs: Outputs,
     /// With `--ordered`: results waiting for the lines before them.
     order: Option<Reorder<Outcome>>,
     summary: Summary,
@@ -23,13 +25,25 @@ pub(crate) struct Printer<W> {
 
 impl<W: Write> Printer<W> {
     /// A printer on `out`; `ordered` prints in input order.
-    pub(crate) fn new(out: W, format: Format, ordered: bool, progress: Progress) -> Printer<W> {
+    pub(crate) fn new(out: W, outputs: Outputs, ordered: bool, progress: Progress) -> Printer<W> {
         Printer {
             out,
-            format,
+            outputs,
             order: ordered.then(Reorder::new),
             summary: Summary::default(),
             progress,
+        }
+    }
+
+    /// Writes what comes before any result: CSV's header row.
+    ///
+    /// # Errors
+    ///
+    /// If stdout cannot be written.
+    pub(crate) fn start(&mut self) -> io::Result<()> {
+        match self.outputs.preamble() {
+            Some(first) => writeln!(self.out, "{first}").and_then(|()| self.out.flush()),
+            None => Ok(()),
         }
     }
 
@@ -52,9 +66,9 @@ impl<W: Write> Printer<W> {
 
     fn emit(&mut self, outcome: &Outcome) -> io::Result<()> {
         self.summary.record(outcome);
-        let line = match self.format {
-            Format::Text => format_line(outcome),
-            Format::Json => format_json(outcome),
+        // A report file that cannot be written stops the run as a failed stdout does.
+        let Some(line) = self.outputs.record(outcome)? else {
+            return Ok(());
         };
         self.progress.before_stdout();
         // One write and one flush per line: each line shows as soon as its URL completes, and
@@ -88,15 +102,16 @@ impl<W: Write> Printer<W> {
         self.progress.due()
     }
 
-    /// The counts of every line printed.
-    pub(crate) fn into_summary(self) -> Summary {
-        self.summary
+    /// The counts of every line printed, and the outputs to finish.
+    pub(crate) fn into_parts(self) -> (Summary, Outputs) {
+        (self.summary, self.outputs)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Format;
     use crate::output::{Failure, FailureKind, Fetched, Timeline};
 
     fn outcome(url: &str, bytes: Option<u64>) -> Outcome {
@@ -123,11 +138,16 @@ mod tests {
     #[test]
     fn results_print_as_they_come_and_are_counted() {
         let mut out = Vec::new();
-        let mut printer = Printer::new(&mut out, Format::Text, false, Progress::off());
+        let mut printer = Printer::new(
+            &mut out,
+            Outputs::plain(Format::Text),
+            false,
+            Progress::off(),
+        );
         printer.deliver(1, outcome("http://b/", Some(5))).unwrap();
         printer.deliver(0, outcome("http://a/", None)).unwrap();
         assert_eq!(printer.unprinted(2), 0);
-        let summary = printer.into_summary();
+        let (summary, _) = printer.into_parts();
         assert_eq!((summary.ok(), summary.failed()), (1, 1));
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -138,7 +158,12 @@ mod tests {
     #[test]
     fn ordered_results_wait_for_the_lines_before_them() {
         let mut out = Vec::new();
-        let mut printer = Printer::new(&mut out, Format::Json, true, Progress::off());
+        let mut printer = Printer::new(
+            &mut out,
+            Outputs::plain(Format::Jsonl),
+            true,
+            Progress::off(),
+        );
         printer.deliver(2, outcome("http://c/", Some(3))).unwrap();
         printer.deliver(1, outcome("http://b/", Some(2))).unwrap();
         assert_eq!(printer.unprinted(3), 3, "nothing printed before line 0");
@@ -168,7 +193,8 @@ mod tests {
 
     #[test]
     fn a_closed_stdout_is_an_error_for_the_caller() {
-        let mut printer = Printer::new(Closed, Format::Text, false, Progress::off());
+        let mut printer =
+            Printer::new(Closed, Outputs::plain(Format::Text), false, Progress::off());
         let err = printer
             .deliver(0, outcome("http://a/", Some(1)))
             .unwrap_err();

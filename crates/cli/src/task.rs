@@ -35,6 +35,7 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
+                retry_after: e.retry_after(),
                 never_ran: false,
                 kind: FailureKind::Fetch(e.kind()),
                 facts: Box::new(facts),

@@ -191,10 +191,10 @@ fn usage_errors_exit_2_with_a_message() {
         ),
         (
             &["urls.txt", "--timeout", "0"],
-            "positive number of seconds",
+            "the duration must be greater than 0",
         ),
-        (&["urls.txt", "--timeout", "soon"], "not a number"),
-        (&[], "FILE"),
+        (&["urls.txt", "--timeout", "soon"], "is not a duration"),
+        (&[], "<INPUT>"),
     ];
     let children: Vec<_> = cases
         .iter()
@@ -218,11 +218,23 @@ fn help_and_version_exit_0() {
     let help = fetchall().arg("--help").run();
     assert_eq!(help.code(), Some(0));
     assert!(help.stdout.contains("Examples:") && help.stdout.contains("--max-workers"));
-    let version = fetchall().arg("--version").run();
-    assert_eq!(version.code(), Some(0));
+    let short = fetchall().arg("-V").run();
+    assert_eq!(short.code(), Some(0));
     assert_eq!(
-        version.stdout.trim(),
+        short.stdout.trim(),
         format!("fetchall {}", env!("CARGO_PKG_VERSION"))
+    );
+    // --version also lists the optional features built in.
+    let long = fetchall().arg("--version").run();
+    assert_eq!(long.code(), Some(0));
+    let rayon = if cfg!(feature = "rayon") { "yes" } else { "no" };
+    assert!(
+        long.stdout.starts_with(&format!(
+            "fetchall {}\nfeatures: rayon (--backend rayon): {rayon}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{}",
+        long.stdout
     );
 }
 
