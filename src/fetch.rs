@@ -21,8 +21,8 @@
 //!
 //! # How it differs from a plain ureq agent
 //!
-//! Seven things, each for a reason (what the last two save is measured in
-//! `BENCHMARKS.md`, "HTTP benchmarks"):
+//! Nine things, each for a reason (what the TCP transport and the borrowed agents save is
+//! measured in `BENCHMARKS.md`, "HTTP benchmarks"):
 //! - **The timeout is one deadline for the whole URL** (DNS, connect, TLS, request, redirects and
 //!   body together), where Python's is per socket operation. A server that drips a byte a second
 //!   still fails on time.
@@ -36,14 +36,18 @@
 //!   DNS, the connect or the server was slow.
 //! - **Proxies are chosen per URL scheme, as curl chooses them** ([`Proxies`]), where ureq takes
 //!   one proxy for every scheme from whichever variable it finds first.
+//! - **`http://` URLs go to an HTTP proxy whole, in absolute form** (`forward.rs`), as curl and
+//!   Python send them, where ureq tunnels every URL with `CONNECT`.
 //! - **Names resolve through a cache of their own** (`resolver.rs`): IP literals without a
-//!   lookup, host names once per [`DNS_TTL`]. ureq's own resolver starts a thread for every
-//!   request once a deadline is set, which held throughput well below what the connection pool
-//!   allows.
+//!   lookup, host names once per [`DNS_TTL`], [`Resolve`] and [`ConnectTo`] entries first
+//!   (`targets.rs`). ureq's own resolver starts a thread for every request once a deadline is
+//!   set, which held throughput well below what the connection pool allows.
 //! - **Each request borrows an agent of its own** (`clients.rs`), kept per host between
 //!   requests, because ureq's one pool per agent is behind a lock that many workers contend for.
 //! - **The TCP transport is leaner** (`socket.rs`): ureq's spends system calls on every
 //!   kept-alive request that this one does without.
+//! - **A host's addresses are raced** (`eyeballs.rs`, Happy Eyeballs as curl does it), where
+//!   ureq tries them one after another, each with the whole time left.
 //!
 //! [`FetchError`]'s `Display` is one line, worded like Python's `urllib` where it has words for
 //! it; the CLI prints it after `generated an exception: `.
@@ -66,18 +70,22 @@
 //! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs`
 //! and `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
 //! learns besides the byte count), then the layers under ureq: `clients.rs`, `transport.rs`,
-//! `tls.rs` (trust, certificates and TLS's wording), `socket.rs` and `resolver.rs`.
+//! `forward.rs`, `tls.rs` (trust, certificates and TLS's wording), `socket.rs`, `eyeballs.rs`,
+//! `resolver.rs` and `targets.rs`.
 
 use std::time::Duration;
 
 mod accept;
+mod buffers;
 mod checks;
 mod classify;
 mod clients;
 mod error;
 mod exchange;
+mod eyeballs;
 mod facts;
 mod fetcher;
+mod forward;
 mod kind;
 mod options;
 mod proxy;
@@ -85,6 +93,7 @@ mod redact;
 mod resolver;
 mod retry;
 mod socket;
+mod targets;
 mod tls;
 mod transport;
 mod urls;
@@ -102,6 +111,7 @@ pub use proxy::Proxies;
 pub use redact::redact_password;
 pub use resolver::DNS_TTL;
 pub use retry::{RETRY_BASE_DELAY, RETRY_MAX_DELAY};
+pub use targets::{ConnectTo, ParseTargetError, Resolve};
 pub use tls::{CaCertificates, ClientIdentity, PemError, SystemStore, TlsInfo, Trust};
 
 /// How long [`Fetcher::load_url`] may take for one URL unless told otherwise: 60 seconds, the

@@ -692,7 +692,7 @@ fn an_unusable_proxy_fails_the_url_without_contacting_anything() {
     let server = server();
     let fetcher = fetcher_with(|o| {
         o.proxies = Proxies::from_vars(|name| {
-            (name == "all_proxy").then(|| "socks5://127.0.0.1:9".to_owned())
+            (name == "all_proxy").then(|| "ftp://127.0.0.1:9".to_owned())
         });
     });
     let err = fetcher
@@ -711,8 +711,8 @@ fn an_unusable_proxy_fails_the_url_without_contacting_anything() {
     assert_eq!(err.attempts(), 0);
     assert_eq!(
         err.to_string(),
-        "unusable proxy in all_proxy: 'socks5://127.0.0.1:9' \
-         (only http:// and https:// proxies are supported)"
+        "unusable proxy in all_proxy: 'ftp://127.0.0.1:9' \
+         (a proxy is http://, https://, socks4://, socks4a://, socks5:// or socks5h://)"
     );
     assert_eq!(server.connections_accepted(), 0);
 }

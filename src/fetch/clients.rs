@@ -14,7 +14,7 @@
 //! chain (`transport.rs`) and one resolver cache (`resolver.rs`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ureq::Agent;
 use ureq::config::Config;
@@ -23,6 +23,7 @@ use ureq::http::uri::{Authority, Scheme};
 
 use super::FetchOptions;
 use super::resolver::CachingResolver;
+use super::targets::Targets;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::PhaseConnector;
 
@@ -60,14 +61,21 @@ impl Clients {
     /// `max_idle_connections` and `max_idle_connections_per_host` bound the agents kept between
     /// requests, in total and per host.
     pub(super) fn new(options: &FetchOptions) -> Clients {
+        let targets = Arc::new(Targets::new(
+            options.resolve.clone(),
+            options.connect_to.clone(),
+        ));
         Clients {
             config: agent_config(options),
-            connector: PhaseConnector::new(TlsConnector::new(TlsSettings {
-                trust: options.trust.clone(),
-                client: options.client_cert.clone(),
-                insecure: options.insecure,
-            })),
-            resolver: CachingResolver::default(),
+            connector: PhaseConnector::new(
+                TlsConnector::new(TlsSettings {
+                    trust: options.trust.clone(),
+                    client: options.client_cert.clone(),
+                    insecure: options.insecure,
+                }),
+                targets.clone(),
+            ),
+            resolver: CachingResolver::new(targets),
             max_idle: options.max_idle_connections,
             max_idle_per_host: options.max_idle_connections_per_host,
             idle: Mutex::new(Idle::default()),
@@ -133,11 +141,36 @@ fn host_key(uri: &Uri) -> Option<HostKey> {
     Some((uri.scheme()?.clone(), uri.authority()?.clone()))
 }
 
+/// FNV-1a, for the few bytes of a host key. `http` hashes an authority a byte at a time (it
+/// lowercases each), and std's SipHash made that 1,600 instructions per request, for a map that
+/// is looked up twice per request (`BENCHMARKS.md`, "Where the time goes"). Flooding it with
+/// chosen keys is no threat: it never holds more than `max_idle_connections` of them.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Items kept per host, the most recently returned last, with the order they came back in
 /// overall, so that the one idle the longest is the one to go.
 #[derive(Debug)]
 struct Idle<T> {
-    by_host: HashMap<HostKey, Vec<(u64, T)>>,
+    by_host: HashMap<HostKey, Vec<(u64, T)>, std::hash::BuildHasherDefault<Fnv>>,
     count: usize,
     returned: u64,
 }
@@ -145,7 +178,7 @@ struct Idle<T> {
 impl<T> Default for Idle<T> {
     fn default() -> Self {
         Idle {
-            by_host: HashMap::new(),
+            by_host: HashMap::default(),
             count: 0,
             returned: 0,
         }

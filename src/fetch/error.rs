@@ -132,7 +132,8 @@ pub enum FetchError {
     /// Anything else ureq reported.
     Other(ureq::Error),
     /// The proxy set for the URL's scheme cannot be used, so nothing was contacted:
-    /// `unusable proxy in ALL_PROXY: 'socks5://h:1080' (only http:// and https:// proxies are supported)`.
+    /// `unusable proxy in ALL_PROXY: 'ftp://h:21' (a proxy is http://, https://, socks4://,
+    /// socks4a://, socks5:// or socks5h://)`.
     UnusableProxy {
         /// The environment variable it came from.
         var: &'static str,
@@ -374,7 +375,8 @@ impl fmt::Display for FetchError {
             FetchError::Other(e) => f.write_str(&one_line(&e.to_string())),
             FetchError::UnusableProxy { var, value } => write!(
                 f,
-                "unusable proxy in {var}: {} (only http:// and https:// proxies are supported)",
+                "unusable proxy in {var}: {} (a proxy is http://, https://, socks4://, socks4a://, \
+                 socks5:// or socks5h://)",
                 repr(value)
             ),
             FetchError::Check(failure) => fmt::Display::fmt(failure, f),

@@ -5,8 +5,8 @@ use std::time::Duration;
 use ureq::http::{HeaderMap, HeaderValue};
 
 use super::{
-    Checks, ClientIdentity, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Proxies,
-    StatusRanges, TlsInfo, Trust,
+    Checks, ClientIdentity, ConnectTo, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
+    Proxies, Resolve, StatusRanges, TlsInfo, Trust,
 };
 #[cfg(doc)]
 use super::{FetchError, Fetcher, RETRY_BASE_DELAY, RETRY_MAX_DELAY};
@@ -98,6 +98,11 @@ pub struct FetchOptions {
     /// The HTTP proxies, by URL scheme. Default [`Proxies::from_env`]: the environment
     /// variables curl reads.
     pub proxies: Proxies,
+    /// Addresses for host names, used instead of DNS: curl's `--resolve`. Default none.
+    pub resolve: Vec<Resolve>,
+    /// Where to connect instead of a URL's host and port: curl's `--connect-to`. Default none.
+    /// The request, the TLS server name and the certificate check stay the URL's.
+    pub connect_to: Vec<ConnectTo>,
     /// Idle keep-alive connections kept in total (after a redirect to another host, the request
     /// may keep one more, for that host). Default 128.
     pub max_idle_connections: usize,
@@ -129,6 +134,8 @@ impl Default for FetchOptions {
             client_cert: None,
             cert_expiry_days: None,
             proxies: Proxies::from_env(),
+            resolve: Vec::new(),
+            connect_to: Vec::new(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
             checks: Checks::default(),

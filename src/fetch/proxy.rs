@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
+use ureq::Proxy;
 use ureq::http::Uri;
-use ureq::{Proxy, ProxyProtocol};
 
 use super::FetchError;
 
@@ -21,11 +21,15 @@ use super::FetchError;
 /// `*.` changes nothing), an IP address, or an IP network (`10.0.0.0/8`). Ports are not part of
 /// the match.
 ///
-/// Every request, `http://` ones included, reaches its proxy through a `CONNECT` tunnel, which is
-/// how ureq uses proxies; curl and Python instead send a plain-HTTP request to the proxy whole.
-/// A redirect keeps the proxy chosen for the URL it started from. A proxy other than `http://`
-/// or `https://` (SOCKS) is not supported: each URL that would use it fails with
-/// [`FetchError::UnusableProxy`], rather than go around it.
+/// Through an HTTP proxy (`http://`, or `https://` for TLS to the proxy), an `http://` URL is
+/// sent to the proxy whole, in absolute form (`GET http://host/path HTTP/1.1`), as curl and
+/// Python send it, and an `https://` URL goes through a `CONNECT` tunnel. Credentials in the
+/// proxy URL (`http://user:pass@proxy:3128`, percent-encoded) are sent as
+/// `Proxy-Authorization: Basic` either way. A SOCKS proxy is `socks5://` (fetchall resolves the
+/// host name and hands the proxy an address), `socks5h://` (the proxy resolves it), `socks4://`
+/// or `socks4a://`; SOCKS5 credentials in its URL are used too. A redirect keeps the proxy chosen
+/// for the URL it started from. A value that is none of these fails each URL that would use it
+/// with [`FetchError::UnusableProxy`], rather than go around the proxy.
 ///
 /// # Examples
 ///
@@ -141,9 +145,11 @@ impl Proxies {
 
 impl ProxyVar {
     fn new((var, value): (&'static str, String)) -> ProxyVar {
+        let value_scheme = value.trim().split_once("://").map(|(scheme, _)| scheme);
+        // ureq also takes `socks://` for SOCKS5, which curl does not document: left out.
         let proxy = Proxy::new(value.trim())
             .ok()
-            .filter(|p| matches!(p.protocol(), ProxyProtocol::Http | ProxyProtocol::Https));
+            .filter(|_| value_scheme != Some("socks"));
         ProxyVar { var, value, proxy }
     }
 }
@@ -192,6 +198,7 @@ fn in_network(ip: IpAddr, network: IpAddr, bits: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ureq::ProxyProtocol;
 
     fn proxies(vars: &[(&str, &str)]) -> Proxies {
         Proxies::from_vars(|name| {
@@ -229,17 +236,35 @@ mod tests {
 
     #[test]
     fn an_unusable_proxy_is_an_error_only_where_it_applies() {
-        let p = proxies(&[("all_proxy", "socks5://s:1080"), ("no_proxy", "direct")]);
+        let p = proxies(&[("all_proxy", "ftp://s:21"), ("no_proxy", "direct")]);
         assert_eq!(
             picked(&p, "http://a/").as_deref(),
             Some(
-                "unusable proxy in all_proxy: 'socks5://s:1080' \
-                 (only http:// and https:// proxies are supported)"
+                "unusable proxy in all_proxy: 'ftp://s:21' (a proxy is http://, https://, \
+                 socks4://, socks4a://, socks5:// or socks5h://)"
             )
         );
         assert_eq!(picked(&p, "http://direct/"), None);
+        let p = proxies(&[("all_proxy", "socks://s:1080")]);
+        assert!(picked(&p, "http://a/").is_some_and(|e| e.starts_with("unusable proxy")));
         let p = proxies(&[("http_proxy", "http://[bad")]);
         assert!(picked(&p, "http://a/").is_some_and(|e| e.starts_with("unusable proxy")));
+    }
+
+    #[test]
+    fn socks_proxies_are_taken_as_curl_takes_them() {
+        for (value, protocol, resolves_locally) in [
+            ("socks5://127.0.0.1:1080", ProxyProtocol::Socks5, true),
+            ("socks5h://127.0.0.1:1080", ProxyProtocol::Socks5h, false),
+            ("socks4://127.0.0.1:1080", ProxyProtocol::Socks4, true),
+            ("socks4a://127.0.0.1:1080", ProxyProtocol::Socks4A, false),
+        ] {
+            let p = proxies(&[("all_proxy", value)]);
+            let uri: Uri = "https://a.test/".parse().expect("test URL");
+            let proxy = p.select(&uri).expect("usable").expect("a proxy");
+            assert_eq!(proxy.protocol(), protocol, "{value}");
+            assert_eq!(proxy.resolve_target(), resolves_locally, "{value}");
+        }
     }
 
     #[test]

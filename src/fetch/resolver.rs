@@ -1,5 +1,6 @@
-//! Host names to addresses, without a thread per request: IP literals directly, host names
-//! from a cache that every agent of a fetcher shares.
+//! Host names to addresses, without a thread per request: `--resolve` and `--connect-to`
+//! entries first ([`Targets`]), IP literals directly, host names from a cache that every agent
+//! of a fetcher shares.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +16,8 @@ use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
 
+use super::targets::Targets;
+
 /// How long a host name's addresses are reused before it is looked up again.
 pub const DNS_TTL: Duration = Duration::from_secs(60);
 
@@ -22,7 +25,9 @@ pub const DNS_TTL: Duration = Duration::from_secs(60);
 /// hiccup does not fail a minute of URLs.
 const DNS_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
-/// Above this many cached host names, expired entries are swept out before adding one.
+/// The most host names cached: above it, expired entries are swept out before adding one, and
+/// if none has expired, the one that expires first goes. Lookups under way come on top, one
+/// per request at most.
 const DNS_CACHE_MAX: usize = 4096;
 
 /// The addresses of a host name, or why it has none. Shared by every request for the host.
@@ -52,10 +57,12 @@ impl std::error::Error for LookupFailed {
 ///   its own so that the request's deadline bounds the wait even though `getaddrinfo` cannot be
 ///   interrupted. Requests for a host whose lookup is under way wait for that one.
 ///
-/// Clones share the cache.
+/// Before any of that, the fetcher's `--resolve` and `--connect-to` entries ([`Targets`]) are
+/// applied. Clones share the cache and the entries.
 #[derive(Debug, Default, Clone)]
 pub(super) struct CachingResolver {
     hosts: Arc<Mutex<HashMap<String, Entry>>>,
+    targets: Arc<Targets>,
 }
 
 #[derive(Debug)]
@@ -87,6 +94,14 @@ impl Pending {
 }
 
 impl CachingResolver {
+    /// A resolver that applies `targets` first.
+    pub(super) fn new(targets: Arc<Targets>) -> CachingResolver {
+        CachingResolver {
+            hosts: Arc::default(),
+            targets,
+        }
+    }
+
     /// The addresses of `host`, from the cache or from a lookup that must end within `wait`.
     fn lookup(&self, host: &str, wait: Duration) -> Result<Arc<[IpAddr]>, ureq::Error> {
         let (pending, start) = {
@@ -102,6 +117,9 @@ impl CachingResolver {
                         hosts.retain(
                             |_, e| !matches!(e, Entry::Ready { expires, .. } if *expires <= now),
                         );
+                    }
+                    if hosts.len() >= DNS_CACHE_MAX {
+                        evict_soonest(&mut hosts);
                     }
                     let pending = Arc::new(Pending::default());
                     hosts.insert(host.to_owned(), Entry::Pending(pending.clone()));
@@ -149,6 +167,22 @@ impl CachingResolver {
     }
 }
 
+/// Removes the ready entry that expires first: a list of more host names than the cache holds
+/// within one TTL (20,000 hosts, say) would otherwise grow it without a bound.
+fn evict_soonest(hosts: &mut HashMap<String, Entry>) {
+    let soonest = hosts
+        .iter()
+        .filter_map(|(host, entry)| match entry {
+            Entry::Ready { expires, .. } => Some((*expires, host)),
+            Entry::Pending(_) => None,
+        })
+        .min_by_key(|(expires, _)| *expires)
+        .map(|(_, host)| host.clone());
+    if let Some(host) = soonest {
+        hosts.remove(&host);
+    }
+}
+
 /// Records a finished lookup in the cache and wakes the requests waiting for it.
 fn complete(
     hosts: &Mutex<HashMap<String, Entry>>,
@@ -177,12 +211,15 @@ pub(super) fn lookup_failed(e: Arc<io::Error>) -> ureq::Error {
     ureq::Error::Other(Box::new(LookupFailed(e)))
 }
 
-/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI.
-fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
+/// The host (brackets stripped from IPv6) and port of an `http`/`https` URI, or of a SOCKS
+/// proxy's.
+pub(super) fn host_and_port(uri: &Uri) -> Result<(&str, u16), ureq::Error> {
     let bad = || ureq::Error::BadUri(uri.to_string());
     let default_port = match uri.scheme_str() {
         Some("http") => 80,
         Some("https") => 443,
+        // A SOCKS proxy's own URI: ureq has the resolver look its host up too.
+        Some("socks4" | "socks4a" | "socks5" | "socks5h") => 1080,
         _ => return Err(bad()),
     };
     let host = uri.host().ok_or_else(bad)?;
@@ -202,14 +239,23 @@ impl Resolver for CachingResolver {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let started = Instant::now();
         let (host, port) = host_and_port(uri)?;
+        // ureq asks for a proxy's own address with the proxy's URI: `--connect-to` is for the
+        // URLs, as in curl, and `--resolve` for every name.
+        let is_proxy = config.proxy().is_some_and(|proxy| proxy.uri() == uri);
+        let (host, port) = if is_proxy {
+            (host, port)
+        } else {
+            self.targets.connect_to(host, port)
+        };
         let literal: [IpAddr; 1];
         let looked_up: Arc<[IpAddr]>;
-        let ips: &[IpAddr] = match host.parse::<IpAddr>() {
-            Ok(ip) => {
+        let ips: &[IpAddr] = match (self.targets.addresses(host, port), host.parse::<IpAddr>()) {
+            (Some(given), _) => given,
+            (None, Ok(ip)) => {
                 literal = [ip];
                 &literal
             }
-            Err(_) => {
+            (None, Err(_)) => {
                 looked_up = self.lookup(host, *timeout.after)?;
                 &looked_up
             }
@@ -259,6 +305,20 @@ mod tests {
         assert_eq!(v6, vec!["[::1]:443".parse::<SocketAddr>().expect("addr")]);
         // Nothing entered the cache, so no lookup thread was started.
         assert!(resolver.hosts.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_bound_of_names() {
+        let mut hosts = HashMap::new();
+        let now = Instant::now();
+        for i in 0..DNS_CACHE_MAX {
+            let expires = now + Duration::from_secs(60 + i as u64);
+            let lookup: Lookup = Ok(Arc::from([IpAddr::from([127, 0, 0, 1])]));
+            hosts.insert(format!("h{i}"), Entry::Ready { lookup, expires });
+        }
+        evict_soonest(&mut hosts);
+        assert_eq!(hosts.len(), DNS_CACHE_MAX - 1);
+        assert!(!hosts.contains_key("h0"), "the first to expire goes");
     }
 
     #[test]

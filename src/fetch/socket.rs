@@ -22,17 +22,14 @@ use std::time::{Duration, Instant};
 
 use ureq::Timeout;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle,
-    Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
+use super::eyeballs;
 
 /// Below this much time left, a socket timeout is set to exactly the time left.
 const EXACT_BELOW: Duration = Duration::from_millis(100);
-
-/// The least time one address of several is given to accept a connection.
-const MIN_CONNECT_SHARE: Duration = Duration::from_millis(10);
 
 /// Opens plain TCP connections as [`Socket`]s. A connection an earlier connector in the chain
 /// already made (to a proxy) is passed on untouched.
@@ -57,7 +54,10 @@ impl<In: Transport> Connector<In> for SocketConnector {
         if config.no_delay() {
             stream.set_nodelay(true)?;
         }
-        let buffers = LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+        let buffers = super::buffers::SocketBuffers::new(
+            config.input_buffer_size(),
+            config.output_buffer_size(),
+        );
         let socket = Socket {
             stream: Arc::new(stream),
             buffers,
@@ -72,38 +72,16 @@ impl<In: Transport> Connector<In> for SocketConnector {
     }
 }
 
-/// Connects to the first of `addrs` that accepts. With a budget, each address may take an equal
-/// share of what is left of it, so that one that never answers cannot use up the time of those
-/// after it.
+/// Connects to one of `addrs` within `budget` (`None`: no limit), racing them as
+/// [`eyeballs`](super::eyeballs) does.
 fn connect_any(addrs: &[SocketAddr], budget: Option<Duration>) -> Result<TcpStream, ureq::Error> {
-    let started = Instant::now();
-    let mut last = None;
-    for (i, addr) in addrs.iter().enumerate() {
-        let attempt = match budget {
-            None => TcpStream::connect(addr),
-            Some(budget) => {
-                let left = budget.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    break;
-                }
-                // `addrs.len() - i` is at least 1, and a resolver returns at most a handful.
-                let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
-                TcpStream::connect_timeout(addr, share.max(MIN_CONNECT_SHARE).min(left))
-            }
-        };
-        match attempt {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
+    let deadline = budget.and_then(|budget| Instant::now().checked_add(budget));
+    eyeballs::connect(addrs, deadline, eyeballs::ATTEMPT_DELAY).map_err(|e| {
+        if e.kind() == io::ErrorKind::TimedOut {
+            ureq::Error::Timeout(Timeout::Connect)
+        } else {
+            ureq::Error::Io(e)
         }
-    }
-    Err(match last {
-        Some(e) if e.kind() != io::ErrorKind::TimedOut => ureq::Error::Io(e),
-        Some(_) => ureq::Error::Timeout(Timeout::Connect),
-        None if addrs.is_empty() => ureq::Error::Io(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no address to connect to",
-        )),
-        None => ureq::Error::Timeout(Timeout::Connect),
     })
 }
 
@@ -112,7 +90,7 @@ fn connect_any(addrs: &[SocketAddr], budget: Option<Duration>) -> Result<TcpStre
 pub(super) struct Socket {
     /// In an `Arc` for the shutdown handle; all I/O goes through `&TcpStream`.
     stream: Arc<TcpStream>,
-    buffers: LazyBuffers,
+    buffers: super::buffers::SocketBuffers,
     read_timeout: SocketTimeout,
     write_timeout: SocketTimeout,
     /// Whether there was I/O since the last liveness probe.
@@ -181,6 +159,19 @@ fn is_retry(e: &io::Error) -> bool {
 /// `true` if the socket has nothing to read and is not closed: an idle keep-alive connection the
 /// server still holds open. Anything else (bytes nobody asked for, the end of the stream, an
 /// error) means the connection must not be used again.
+///
+/// One `recv(MSG_PEEK | MSG_DONTWAIT)`, where std's `set_nonblocking`, `peek`, `set_nonblocking`
+/// take three system calls, on every request over a kept-alive connection (`BENCHMARKS.md`,
+/// "Where the time goes").
+#[cfg(unix)]
+fn is_idle(stream: &TcpStream) -> bool {
+    use rustix::net::{RecvFlags, recv};
+    let peeked = recv(stream, &mut [0u8; 1], RecvFlags::PEEK | RecvFlags::DONTWAIT);
+    matches!(peeked, Err(e) if e == rustix::io::Errno::WOULDBLOCK)
+}
+
+/// See the Unix version: here with std's three calls.
+#[cfg(not(unix))]
 fn is_idle(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
         return false;

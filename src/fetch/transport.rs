@@ -11,20 +11,31 @@ use std::time::Instant;
 use ureq::Timeout;
 use ureq::unversioned::transport::{
     Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    Transport,
+    SocksConnector, Transport,
 };
 
 use super::classify::{SocketFailure, socket_failure};
 use super::facts::{self, Opened};
+use super::forward::ForwardConnector;
 use super::socket::SocketConnector;
+use super::targets::Targets;
 use super::tls::TlsConnector;
 
-/// ureq's default connector chain (an HTTP `CONNECT` proxy when configured, TCP, rustls for
-/// `https`), with [`SocketConnector`] for ureq's TCP connector and [`TlsConnector`] for its
-/// rustls one.
+/// ureq's default connector chain (a SOCKS proxy or an HTTP `CONNECT` proxy when configured,
+/// TCP, TLS for `https`), with [`SocketConnector`] for ureq's TCP connector, [`TlsConnector`]
+/// for its rustls one, and first [`ForwardConnector`], which sends `http://` URLs to an HTTP
+/// proxy whole.
 type Chain = ChainedConnector<
     (),
-    ChainedConnector<(), ChainedConnector<(), (), ConnectProxyConnector>, SocketConnector>,
+    ChainedConnector<
+        (),
+        ChainedConnector<
+            (),
+            ChainedConnector<(), ChainedConnector<(), (), ForwardConnector>, SocksConnector>,
+            ConnectProxyConnector,
+        >,
+        SocketConnector,
+    >,
     TlsConnector,
 >;
 
@@ -40,8 +51,15 @@ type Chain = ChainedConnector<
 pub(super) struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
-    pub(super) fn new(tls: TlsConnector) -> PhaseConnector {
-        let chain = ().chain(ConnectProxyConnector::default()).chain(SocketConnector).chain(tls);
+    /// The chain, with `tls` for `https` (and `https://` proxies), and `targets` for the
+    /// `--connect-to` entries that tunnel through a proxy.
+    pub(super) fn new(tls: TlsConnector, targets: Arc<Targets>) -> PhaseConnector {
+        let chain =
+            ().chain(ForwardConnector::new(tls.clone(), targets))
+                .chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(SocketConnector)
+                .chain(tls);
         PhaseConnector(Arc::new(chain))
     }
 }

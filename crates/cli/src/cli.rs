@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use fetchall::fetch::{FetchOptions, HeaderCheck, Method, Pattern, Proxies, StatusRanges};
+use fetchall::fetch::{
+    ConnectTo, FetchOptions, HeaderCheck, Method, Pattern, Proxies, Resolve, StatusRanges,
+};
 use fetchall::{Builder, ThreadPool};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
@@ -163,6 +165,29 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) insecure: bool,
 
+    // Host targeting (issue 10, item 4).
+    /// Use ADDR for HOST on PORT instead of asking DNS, as curl's --resolve (repeatable)
+    ///
+    /// The request, its Host header, the TLS server name and the certificate check stay the
+    /// URL's, so a site can be tried on a new server before DNS points at it. HOST may be '*'
+    /// for every host; PORT is the one the URL connects to (80 or 443 when it names none);
+    /// IPv6 addresses may be in brackets. Several addresses are raced as a host name's are: the
+    /// next one 250ms after the one before began, or at once when it fails. Of several entries
+    /// for one HOST:PORT the last counts, and one for the host beats '*'. A leading '+' (curl's
+    /// "may time out") is accepted and changes nothing.
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR...]")]
+    pub(crate) resolve: Vec<Resolve>,
+
+    /// Connect to HOST2:PORT2 for URLs of HOST1:PORT1, as curl's --connect-to (repeatable)
+    ///
+    /// An empty HOST1 or PORT1 matches every host or port; an empty HOST2 or PORT2 keeps the
+    /// URL's. The first entry that matches counts, and HOST2 is looked up with --resolve first.
+    /// The request, its Host header, the TLS server name and the certificate check stay the
+    /// URL's. Through an HTTP proxy, a URL sent elsewhere goes in a CONNECT tunnel to
+    /// HOST2:PORT2, as curl does; --resolve then only gives the proxy's own name its address,
+    /// since the proxy connects (but socks5:// resolves here, so both apply to the URL).
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub(crate) connect_to: Vec<ConnectTo>,
     // TLS options (issue 10, items 1 and 3).
     /// Trust only the CA certificates in FILE (PEM, one or more) for https, instead of the
     /// system's trust store
@@ -460,6 +485,8 @@ impl Args {
         options.user_agent = self.user_agent.clone();
         options.accept = self.accept.clone();
         options.max_redirects = self.max_redirects;
+        options.resolve = self.resolve.clone();
+        options.connect_to = self.connect_to.clone();
         // The TLS options, files to read among them, are `tls::TlsOptions`'.
         if self.demo {
             // The demo fetches only its own server on 127.0.0.1, which a proxy named in the
@@ -728,6 +755,30 @@ mod tests {
             &["-", "--scan-limit", "lots"],
             &["-", "--slow", "0"],
             &["-", "--slow", "soon"],
+        ] {
+            let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_and_connect_to_repeat() {
+        let args = parse(&[
+            "urls.txt",
+            "--resolve",
+            "a.test:443:127.0.0.1",
+            "--resolve",
+            "*:80:[::1]",
+            "--connect-to",
+            "a.test:443:b.test:8443",
+        ])
+        .unwrap();
+        let resolve: Vec<String> = args.resolve.iter().map(ToString::to_string).collect();
+        assert_eq!(resolve, ["a.test:443:127.0.0.1", "*:80:[::1]"]);
+        assert_eq!(args.connect_to.len(), 1);
+        for bad in [
+            &["urls.txt", "--resolve", "a.test:443"][..],
+            &["urls.txt", "--connect-to", "a.test:443"],
         ] {
             let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
             assert_eq!(err.exit_code(), 2, "{bad:?}");

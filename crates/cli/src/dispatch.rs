@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fetchall::fetch::redact_password;
@@ -51,13 +51,17 @@ pub(crate) fn in_flight_limit(max_workers: usize) -> usize {
     max_workers.saturating_mul(1 + QUEUE_PER_WORKER).max(1)
 }
 
+/// The longest a finished task waits for the loop to notice it while fewer than
+/// the loop wants have finished: its line is printed at most this late.
+const GATHER: Duration = Duration::from_millis(2);
+
 /// What wakes the run loop.
 #[derive(Debug)]
 pub(crate) enum Event {
     /// The reader sent lines, the end of the input, or a read error.
     Input(Input),
-    /// The task with this id finished (or was cancelled).
-    Done(u64),
+    /// Finished tasks are waiting in [`Completions`].
+    Done,
     /// A signal asks the run to stop: its number.
     Interrupted(i32),
     /// The terminal was resized: the progress line wants redrawing at the new width.
@@ -157,6 +161,62 @@ impl Options {
     }
 }
 
+/// The ids of finished tasks the loop has not handled yet. A task's done-callback puts its id
+/// here and wakes the loop only once as many ids as it asked for have gathered while it sleeps,
+/// not for every task: waking the loop cost a futex call on each side and a context switch per
+/// URL, and with them gathered the loop also writes their lines in one `write`
+/// (`BENCHMARKS.md`, "Where the time goes"). The loop asks for no more than half the tasks
+/// queued behind the running ones, so the workers never run dry waiting for it, and sleeps at
+/// most [`GATHER`] meanwhile.
+#[derive(Debug, Default)]
+struct Completions(Mutex<Gathered>);
+
+#[derive(Debug, Default)]
+struct Gathered {
+    ids: Vec<u64>,
+    /// The loop sleeps, and wants waking at this many ids.
+    asleep: bool,
+    wake_at: usize,
+}
+
+impl Completions {
+    fn lock(&self) -> MutexGuard<'_, Gathered> {
+        // Nothing that can panic runs while this lock is held.
+        self.0.lock().unwrap()
+    }
+
+    /// From a done-callback: `id` has finished. `true` if the loop must be woken for it.
+    fn push(&self, id: u64) -> bool {
+        let mut gathered = self.lock();
+        gathered.ids.push(id);
+        let wake = gathered.asleep && gathered.ids.len() >= gathered.wake_at;
+        if wake {
+            gathered.asleep = false;
+        }
+        wake
+    }
+
+    /// The ids gathered so far, swapped into `into` (emptied first).
+    fn take(&self, into: &mut Vec<u64>) {
+        into.clear();
+        let mut gathered = self.lock();
+        gathered.asleep = false;
+        std::mem::swap(&mut gathered.ids, into);
+    }
+
+    /// Before the loop sleeps: `false` if `wake_at` ids are already there (then it should not
+    /// sleep), else marks it asleep until that many have gathered.
+    fn sleep_until(&self, wake_at: usize) -> bool {
+        let mut gathered = self.lock();
+        if gathered.ids.len() >= wake_at.max(1) {
+            return false;
+        }
+        gathered.asleep = true;
+        gathered.wake_at = wake_at.max(1);
+        true
+    }
+}
+
 /// A submitted line, kept until its result is printed: what a task that yields no
 /// [`Outcome`] (cancelled, interrupted, panicked) is reported under.
 #[derive(Debug)]
@@ -190,7 +250,10 @@ pub(crate) fn fetch_all<E: Executor>(
         fetch,
         start: Instant::now(),
         limit: in_flight_limit(max_workers),
+        max_workers,
         in_flight: HashMap::new(),
+        completions: Arc::new(Completions::default()),
+        finished: Vec::new(),
         events,
         intake,
         hosts,
@@ -207,7 +270,10 @@ pub(crate) fn fetch_all<E: Executor>(
             Some(e) => End::Input(e),
         },
         Err(Stop::Interrupted(signal)) => match run.report_unfinished() {
-            Ok(()) => End::Interrupted(signal),
+            Ok(()) => match run.printer.flush() {
+                Ok(()) => End::Interrupted(signal),
+                Err(e) => Stop::from(e).into_end(),
+            },
             Err(stop) => stop.into_end(),
         },
         Err(stop) => {
@@ -248,13 +314,18 @@ impl Stop {
 
 /// The run loop's state: what is in flight, and where each line is between the input and the
 /// output.
-struct Dispatcher<'e, E, W> {
+struct Dispatcher<'e, E, W: Write> {
     executor: &'e E,
     fetch: Arc<FetchFn>,
     start: Instant,
     limit: usize,
+    max_workers: usize,
     /// Submitted and not printed yet, by task id.
     in_flight: HashMap<u64, Submitted>,
+    /// Finished tasks not handled yet, filled by their done-callbacks.
+    completions: Arc<Completions>,
+    /// The ids taken from `completions`, kept to reuse the allocation.
+    finished: Vec<u64>,
     events: Events,
     intake: Intake,
     /// Per-host slots, tokens and held-back lines, with `--per-host`, `--per-host-rate` or
@@ -275,6 +346,8 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
     fn main_loop(&mut self) -> Result<(), Stop> {
         loop {
             self.submit_ready()?;
+            // Everything gathered so far is handled: out with its lines before sleeping.
+            self.printer.flush()?;
             self.printer
                 .update_progress(self.in_flight.len(), self.held());
             if self.intake.is_drained() && self.in_flight.is_empty() && self.held() == 0 {
@@ -282,6 +355,20 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             }
             self.next_event()?;
         }
+    }
+
+    /// Handles every task finished so far.
+    fn finish_gathered(&mut self) -> Result<(), Stop> {
+        let mut finished = std::mem::take(&mut self.finished);
+        self.completions.take(&mut finished);
+        for id in finished.drain(..) {
+            // Absent once an interruption has reported it.
+            if let Some(submitted) = self.in_flight.remove(&id) {
+                self.finish(submitted)?;
+            }
+        }
+        self.finished = finished;
+        Ok(())
     }
 
     /// Submits lines while there is room: the ones held back for a host that has a slot
@@ -293,6 +380,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             while let Ok(event) = self.events.rx.try_recv() {
                 self.handle(event)?;
             }
+            self.finish_gathered()?;
             let now = Instant::now();
             if self
                 .rate
@@ -325,10 +413,22 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         let hosts_wake = self.hosts.as_ref().and_then(Hosts::next_wake);
         let token = self.rate.as_ref().and_then(|b| b.ready_at(now));
         let wake = hosts_wake.into_iter().chain(token).min().filter(|_| room);
-        let due = match (wake, self.printer.progress_due()) {
+        let mut due = match (wake, self.printer.progress_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if !self.in_flight.is_empty() {
+            // Woken once half of the tasks queued behind the running ones have finished (the
+            // workers still have the other half to go on with), by the clock, or at once when
+            // none is queued: with `--per-host`, say, or at the end of the input.
+            let queued = self.in_flight.len().saturating_sub(self.max_workers);
+            let wake_at = (queued / 2).clamp(1, self.max_workers);
+            if !self.completions.sleep_until(wake_at) {
+                return self.finish_gathered();
+            }
+            let gather = Instant::now() + GATHER;
+            due = Some(due.map_or(gather, |due| due.min(gather)));
+        }
         let event = match due {
             // The loop holds a sender itself, so the channel never disconnects.
             None => self.events.rx.recv().ok(),
@@ -339,21 +439,16 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
                 .recv_timeout(at.saturating_duration_since(Instant::now()))
                 .ok(),
         };
-        match event {
-            Some(event) => self.handle(event),
-            None => Ok(()),
+        if let Some(event) = event {
+            self.handle(event)?;
         }
+        self.finish_gathered()
     }
 
     fn handle(&mut self, event: Event) -> Result<(), Stop> {
         match event {
             Event::Input(input) => self.intake.receive(input),
-            Event::Done(id) => {
-                // Absent once an interruption has reported it.
-                if let Some(submitted) = self.in_flight.remove(&id) {
-                    self.finish(submitted)?;
-                }
-            }
+            Event::Done => self.finish_gathered()?,
             Event::Interrupted(signal) => return Err(Stop::Interrupted(signal)),
             Event::Resized => self.printer.resized(),
         }
@@ -420,9 +515,13 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             .submit(move || run_line(line, &*fetch, start, queued));
         let id = handle.id();
         tracing::debug!(url = %redact_password(&url), task = id, "queued");
-        let done = self.events.tx.clone();
-        // The loop may be gone when a task it gave up on ends: nobody to tell then.
-        handle.add_done_callback(move |_| drop(done.send(Event::Done(id))));
+        let (done, completions) = (self.events.tx.clone(), self.completions.clone());
+        handle.add_done_callback(move |_| {
+            if completions.push(id) {
+                // The loop may be gone when a task it gave up on ends: nobody to tell then.
+                drop(done.send(Event::Done));
+            }
+        });
         let submitted = Submitted {
             seq,
             url,
@@ -988,7 +1087,8 @@ mod tests {
             if self.left == 0 {
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            self.left -= buf.iter().filter(|&&b| b == b'\n').count();
+            let lines = buf.iter().filter(|&&b| b == b'\n').count();
+            self.left = self.left.saturating_sub(lines);
             Ok(buf.len())
         }
 

@@ -3,7 +3,7 @@
 //! the summary, hands it to the reports and the baseline ([`Outputs`]), and keeps the progress
 //! line out of its way.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::time::Instant;
 
 use crate::order::Reorder;
@@ -11,10 +11,16 @@ use crate::output::{Outcome, Summary};
 use crate::progress::{Counts, Progress};
 use crate::report::Outputs;
 
-/// Writes result lines to `out`, one write and one flush each.
+/// The output buffer: lines gathered between two flushes, written with one call.
+const OUT_BUFFER: usize = 32 * 1024;
+
+/// Writes result lines to `out` through a buffer, flushed by [`Printer::flush`]: the run loop
+/// flushes whenever it has handled what has come and is about to wait, so each line shows as
+/// soon as the loop is idle (within milliseconds), and lines that finish together go out in one
+/// `write` instead of one each (`BENCHMARKS.md`, "Where the time goes").
 #[derive(Debug)]
-pub(crate) struct Printer<W> {
-    out: W,
+pub(crate) struct Printer<W: Write> {
+    out: BufWriter<W>,
     /// Standard output's format, the report files and the baseline.
     outputs: Outputs,
     /// With `--ordered`: results waiting for the lines before them.
@@ -27,7 +33,7 @@ impl<W: Write> Printer<W> {
     /// A printer on `out`; `ordered` prints in input order.
     pub(crate) fn new(out: W, outputs: Outputs, ordered: bool, progress: Progress) -> Printer<W> {
         Printer {
-            out,
+            out: BufWriter::with_capacity(OUT_BUFFER, out),
             outputs,
             order: ordered.then(Reorder::new),
             summary: Summary::default(),
@@ -71,9 +77,20 @@ impl<W: Write> Printer<W> {
             return Ok(());
         };
         self.progress.before_stdout();
-        // One write and one flush per line: each line shows as soon as its URL completes, and
-        // a closed stdout is noticed at the next line.
-        writeln!(self.out, "{line}").and_then(|()| self.out.flush())
+        writeln!(self.out, "{line}")
+    }
+
+    /// Writes out the lines printed so far. A closed stdout is noticed here.
+    ///
+    /// # Errors
+    ///
+    /// If stdout cannot be written (closed, full disk).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.out.buffer().is_empty() {
+            return Ok(());
+        }
+        self.progress.before_stdout();
+        self.out.flush()
     }
 
     /// With `--ordered`, how many of the `taken` lines are not printed yet; 0 without.
@@ -195,9 +212,8 @@ mod tests {
     fn a_closed_stdout_is_an_error_for_the_caller() {
         let mut printer =
             Printer::new(Closed, Outputs::plain(Format::Text), false, Progress::off());
-        let err = printer
-            .deliver(0, outcome("http://a/", Some(1)))
-            .unwrap_err();
+        printer.deliver(0, outcome("http://a/", Some(1))).unwrap();
+        let err = printer.flush().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }

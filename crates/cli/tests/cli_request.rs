@@ -1,7 +1,8 @@
 //! The `fetchall` binary's request and retry options end to end: `--retries`, `--method`,
 //! `-H`, `--user-agent`, `--accept`, `--max-redirects`, `--insecure` and the proxy environment
-//! variables, over real HTTP to a loopback server, and through a loopback `CONNECT` proxy
-//! ([`TunnelProxy`]). The proxy variables reach a child only when a test sets them.
+//! variables, over real HTTP to a loopback server, and through a loopback proxy
+//! ([`TunnelProxy`]); `--resolve` and `--connect-to`. The proxy variables reach a child only
+//! when a test sets them.
 
 use fetchall_serve::OK_BODY;
 use fetchall_serve::testing::server;
@@ -180,7 +181,8 @@ fn proxies_come_from_the_environment_as_curl_reads_it() {
     let server = server();
     let proxy = TunnelProxy::start(server.addr());
     let url = server.url("/ok");
-    let target = format!("CONNECT {} HTTP/1.1\r\n", server.addr());
+    // Sent whole, in absolute form, as curl and Python send http:// URLs to a proxy.
+    let target = format!("GET {url} HTTP/1.1\r\n");
     let via = proxy.url();
     for (env, proxied) in [
         (&[("http_proxy", via.as_str())][..], true),
@@ -208,8 +210,8 @@ fn proxies_come_from_the_environment_as_curl_reads_it() {
         if proxied {
             assert_eq!(heads.len(), 1, "{env:?}: {heads:?}");
             assert!(heads[0].starts_with(&target), "{}", heads[0]);
-            // The tunnel is asked for with fetchall's User-Agent too.
-            assert!(heads[0].contains("User-Agent: fetchall/"), "{}", heads[0]);
+            let head = heads[0].to_ascii_lowercase();
+            assert!(head.contains("\r\nuser-agent: fetchall/"), "{}", heads[0]);
         } else {
             assert!(heads.is_empty(), "{env:?} used the proxy: {heads:?}");
         }
@@ -217,13 +219,113 @@ fn proxies_come_from_the_environment_as_curl_reads_it() {
 }
 
 #[test]
-fn a_socks_proxy_fails_each_url_instead_of_going_around_it() {
+fn https_urls_go_through_a_connect_tunnel() {
+    let server = server();
+    let proxy = TunnelProxy::start(server.addr());
+    let via = proxy.url();
+    // The tunnel reaches a plain-HTTP server, so the TLS handshake fails; the CONNECT is the point.
+    let url = format!("https://{}/ok", server.addr());
+    let run = fetchall_env(&url, &[], &[("https_proxy", via.as_str())]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let heads = proxy.received();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let connect = format!("CONNECT {} HTTP/1.1\r\n", server.addr());
+    assert!(heads[0].starts_with(&connect), "{}", heads[0]);
+}
+
+#[test]
+fn an_unusable_proxy_fails_each_url_instead_of_going_around_it() {
     let server = server();
     let url = server.url("/ok");
-    let run = fetchall_env(&url, &[], &[("all_proxy", "socks5://127.0.0.1:9")]);
-    let message = "unusable proxy in all_proxy: 'socks5://127.0.0.1:9' \
-                   (only http:// and https:// proxies are supported)";
+    let run = fetchall_env(&url, &[], &[("all_proxy", "ftp://127.0.0.1:9")]);
+    let message = "unusable proxy in all_proxy: 'ftp://127.0.0.1:9' \
+                   (a proxy is http://, https://, socks4://, socks4a://, socks5:// or socks5h://)";
     assert_eq!(run.stdout, exception(&url, message));
     assert_eq!(run.code(), Some(1));
     assert_eq!(server.connections_accepted(), 0);
+}
+
+#[test]
+fn a_socks_proxy_is_used_not_gone_around() {
+    let server = server();
+    let url = server.url("/ok");
+    let refused = fetchall_serve::testing::refused_addr();
+    let proxy = format!("socks5h://{refused}");
+    let run = fetchall_env(&url, &[], &[("all_proxy", proxy.as_str())]);
+    let message = "<urlopen error [Errno 111] Connection refused>";
+    assert_eq!(run.stdout, exception(&url, message));
+    assert_eq!(run.code(), Some(1));
+    assert_eq!(server.connections_accepted(), 0);
+}
+
+#[test]
+fn resolve_and_connect_to_reach_the_server_under_another_name() {
+    let server = server();
+    let port = server.addr().port();
+    let url = format!("http://example.test:{port}/echo");
+    let resolve = format!("example.test:{port}:127.0.0.1");
+    let run = fetchall(&url, &["--resolve", &resolve]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let head = server.last_echo().expect("an /echo").to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("\r\nhost: example.test:{port}\r\n")),
+        "{head}"
+    );
+
+    let url = "http://example.test/echo";
+    let connect_to = format!("example.test:80:127.0.0.1:{port}");
+    let run = fetchall(url, &["--connect-to", &connect_to]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let head = server.last_echo().expect("an /echo").to_ascii_lowercase();
+    assert!(head.contains("\r\nhost: example.test\r\n"), "{head}");
+}
+
+#[test]
+fn bad_resolve_and_connect_to_values_are_usage_errors() {
+    let server = server();
+    for (args, says) in [
+        (
+            &["--resolve", "example.test:80"][..],
+            "'example.test:80' is not HOST:PORT:ADDR[,ADDR...]: no address",
+        ),
+        (
+            &["--resolve", "example.test:80:localhost"],
+            "'localhost' is not an IP address",
+        ),
+        (
+            &["--connect-to", "example.test:80:other.test"],
+            "is not HOST1:PORT1:HOST2:PORT2: it needs four parts",
+        ),
+        (
+            &["--connect-to", "a.test:http::"],
+            "'http' is not a port from 1 to 65535",
+        ),
+    ] {
+        let run = fetchall(&server.url("/ok"), args);
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert_eq!(server.connections_accepted(), 0);
+}
+
+#[test]
+fn connect_to_through_a_proxy_tunnels_to_the_new_target() {
+    let server = server();
+    let proxy = TunnelProxy::start(server.addr());
+    let via = proxy.url();
+    let connect_to = format!("example.test:80:{}", server.addr());
+    let run = fetchall_env(
+        "http://example.test/echo",
+        &["--connect-to", &connect_to],
+        &[("http_proxy", via.as_str())],
+    );
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let heads = proxy.received();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let tunnel = format!("CONNECT {} HTTP/1.1\r\n", server.addr());
+    assert!(heads[0].starts_with(&tunnel), "{}", heads[0]);
+    let head = server.last_echo().expect("an /echo").to_ascii_lowercase();
+    assert!(head.starts_with("get /echo http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nhost: example.test\r\n"), "{head}");
 }

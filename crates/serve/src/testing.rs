@@ -1,14 +1,16 @@
 //! Helpers every test suite of the workspace shares: a bound on how long a test body may run, so
 //! that a hang fails the test instead of stalling CI, a loopback address where nothing
-//! listens, the check that a tool an ignored test needs is installed, and python3 to compare
-//! with.
+//! listens, one where a connect hangs, the check that a tool an ignored test needs is
+//! installed, and python3 to compare with.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
 
 /// How long a test body may run before [`within`] fails it. Generous: the machine is shared and
 /// noisy, and this bound only exists to turn a hang into a failure.
@@ -51,6 +53,60 @@ pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Sen
 pub fn refused_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address")
+}
+
+/// A loopback listener that never accepts and whose accept queue is full, so that the kernel
+/// drops every further SYN to it and a connect hangs, as it does to a host behind a firewall
+/// that drops packets. Made by [`full_backlog`]; dropping it closes the listener and the
+/// connections that fill its queue.
+#[derive(Debug)]
+pub struct FullBacklog {
+    addr: SocketAddr,
+    _listener: Socket,
+    _queued: Vec<TcpStream>,
+}
+
+impl FullBacklog {
+    /// The address a connect to hangs.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Starts a [`FullBacklog`] on a free loopback port.
+///
+/// The listener's backlog is 0 (std's `TcpListener` always asks for 128, hence `socket2`), and
+/// it is filled by connections made here until one of them is not answered within half a
+/// second: on loopback a connect to a queue with room completes at once.
+///
+/// # Panics
+///
+/// When the listener cannot be made, or its queue does not fill within 8 connections.
+pub fn full_backlog() -> FullBacklog {
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    listener.bind(&any_port.into()).expect("bind a free port");
+    listener.listen(0).expect("listen");
+    let addr = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("an IP address");
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(stream) => queued.push(stream),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return FullBacklog {
+                    addr,
+                    _listener: listener,
+                    _queued: queued,
+                };
+            }
+            Err(e) => panic!("filling the accept queue of {addr}: {e}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
 }
 
 /// `true` if `rx` receives within a short grace period. Used only to assert that something has

@@ -46,8 +46,24 @@ pub(crate) enum Client {
     XargsCurl,
     /// One `curl` on one URL.
     Curl,
-    /// The harness's own minimal keep-alive client, in process: what the server can serve.
-    Raw,
+    /// `fetchall --backend pool` with one more option.
+    FetchallWith(Extra),
+    /// The harness's minimal keep-alive client (`--floor`): the least a client can do, and so
+    /// what the server can serve.
+    Floor,
+    /// The same requests through a bare `ureq::Agent` (`--ureq`): ureq without fetchall.
+    Ureq,
+}
+
+/// The options a [`Client::FetchallWith`] adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extra {
+    /// `--ordered`: results in input order.
+    Ordered,
+    /// `--per-host N`.
+    PerHost(usize),
+    /// `--insecure`: TLS without verification, for the cost of verifying.
+    Insecure,
 }
 
 impl fmt::Display for Client {
@@ -60,7 +76,11 @@ impl fmt::Display for Client {
             Client::CurlParallel => f.write_str("curl --parallel"),
             Client::XargsCurl => f.write_str("xargs -P W curl"),
             Client::Curl => f.write_str("curl"),
-            Client::Raw => f.write_str("raw keep-alive client (server capacity)"),
+            Client::FetchallWith(Extra::Ordered) => f.write_str("fetchall --ordered"),
+            Client::FetchallWith(Extra::PerHost(n)) => write!(f, "fetchall --per-host {n}"),
+            Client::FetchallWith(Extra::Insecure) => f.write_str("fetchall --insecure"),
+            Client::Floor => f.write_str("floor (minimal keep-alive client)"),
+            Client::Ureq => f.write_str("bare ureq (one Agent, W threads)"),
         }
     }
 }
@@ -89,10 +109,15 @@ pub(crate) struct Tools {
 /// The files a case's clients read: the URL list, and the same list as a curl config.
 #[derive(Debug)]
 pub(crate) struct Inputs<'a> {
+    /// The URL list, or `-` when the harness writes the URLs to the client's standard input.
     pub(crate) urls: &'a Path,
     pub(crate) curl_config: &'a Path,
     pub(crate) first_url: &'a str,
     pub(crate) workers: usize,
+    /// Options every fetchall run of the case gets (`--cacert FILE`).
+    pub(crate) fetchall_args: &'a [String],
+    /// Options every curl run of the case gets (`--cacert FILE`).
+    pub(crate) curl_args: &'a [String],
 }
 
 impl Tools {
@@ -105,9 +130,9 @@ impl Tools {
                         .into(),
                 );
             }
-            Client::Fetchall(_) => self.fetchall.is_some(),
+            Client::Fetchall(_) | Client::FetchallWith(_) => self.fetchall.is_some(),
             Client::Baseline => self.baseline.is_some(),
-            Client::Library | Client::Raw => true,
+            Client::Library | Client::Floor | Client::Ureq => true,
             Client::Python => self.python.is_some(),
             Client::CurlParallel | Client::Curl => self.curl.is_some(),
             Client::XargsCurl => self.curl.is_some() && self.xargs.is_some(),
@@ -115,8 +140,8 @@ impl Tools {
         (!found).then(|| format!("{client}: not installed (or no fetchall binary yet)"))
     }
 
-    /// The program and arguments that run `client` on `inputs`; `None` for the in-process
-    /// [`Client::Raw`] and for a client that is not installed.
+    /// The program and arguments that run `client` on `inputs`; `None` for a client that is
+    /// not installed.
     pub(crate) fn command(
         &self,
         client: Client,
@@ -124,8 +149,11 @@ impl Tools {
     ) -> Option<(PathBuf, Vec<String>)> {
         let w = inputs.workers.to_string();
         let urls = inputs.urls.display().to_string();
-        let curl_quiet = ["-s", "--noproxy", "*", "-w", CURL_WRITE_OUT].map(String::from);
-        let fetchall = |program: &Option<PathBuf>, backend: Backend| {
+        let mut curl_quiet = ["-s", "--noproxy", "*", "-w", CURL_WRITE_OUT]
+            .map(String::from)
+            .to_vec();
+        curl_quiet.extend(inputs.curl_args.iter().cloned());
+        let fetchall = |program: &Option<PathBuf>, backend: Backend, extra: &[String]| {
             let args = [
                 &urls,
                 "--max-workers",
@@ -136,12 +164,31 @@ impl Tools {
                 backend.flag(),
                 "-q",
             ];
-            Some((program.clone()?, args.map(String::from).to_vec()))
+            let mut args = args.map(String::from).to_vec();
+            args.extend(inputs.fetchall_args.iter().cloned());
+            args.extend(extra.iter().cloned());
+            Some((program.clone()?, args))
+        };
+        let harness = |flag: &str| {
+            (
+                self.harness.clone(),
+                vec![flag.into(), w.clone(), urls.clone()],
+            )
         };
         let command = match client {
-            Client::Fetchall(backend) => fetchall(&self.fetchall, backend)?,
-            Client::Baseline => fetchall(&self.baseline, Backend::Pool)?,
-            Client::Library => (self.harness.clone(), vec!["--client".into(), w, urls]),
+            Client::Fetchall(backend) => fetchall(&self.fetchall, backend, &[])?,
+            Client::FetchallWith(extra) => {
+                let extra = match extra {
+                    Extra::Ordered => vec!["--ordered".into()],
+                    Extra::PerHost(n) => vec!["--per-host".into(), n.to_string()],
+                    Extra::Insecure => vec!["--insecure".into()],
+                };
+                fetchall(&self.fetchall, Backend::Pool, &extra)?
+            }
+            Client::Baseline => fetchall(&self.baseline, Backend::Pool, &[])?,
+            Client::Library => harness("--client"),
+            Client::Floor => harness("--floor"),
+            Client::Ureq => harness("--ureq"),
             Client::Python => {
                 let script =
                     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/http/python_workers.py");
@@ -169,7 +216,6 @@ impl Tools {
                 args.push(inputs.first_url.to_owned());
                 (self.curl.clone()?, args)
             }
-            Client::Raw => return None,
         };
         Some(command)
     }
@@ -179,10 +225,16 @@ impl Client {
     /// The format of the client's line per URL.
     pub(crate) fn format(self) -> Format {
         match self {
-            Client::Fetchall(_) | Client::Baseline | Client::Library | Client::Python => {
-                Format::Python
-            }
-            Client::CurlParallel | Client::XargsCurl | Client::Curl | Client::Raw => Format::Curl,
+            Client::Fetchall(_)
+            | Client::FetchallWith(_)
+            | Client::Baseline
+            | Client::Library
+            | Client::Python => Format::Python,
+            Client::CurlParallel
+            | Client::XargsCurl
+            | Client::Curl
+            | Client::Floor
+            | Client::Ureq => Format::Curl,
         }
     }
 }
@@ -192,13 +244,25 @@ pub(crate) fn curl_config_line(url: &str) -> String {
     format!("url = \"{url}\"\noutput = \"/dev/null\"\n")
 }
 
+/// What every URL of a case must come back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// A body of this many bytes.
+    Bytes(u64),
+    /// A refused connection (the scale cases' closed port), in the Python example's wording.
+    Refused,
+}
+
+/// The failure line fetchall prints for a refused connection, after the URL.
+const REFUSED: &str = " generated an exception: <urlopen error [Errno 111] Connection refused>";
+
 /// Checks that `output` holds exactly one line for each of the `n` URLs (told apart by their
-/// `?i=` query), each saying `bytes` bytes. Returns the line count, or the first problem.
+/// `?i=` query), each saying what `expect` says. Returns the line count, or the first problem.
 pub(crate) fn check_output(
     output: &Path,
     format: Format,
     n: usize,
-    bytes: u64,
+    expect: Expect,
 ) -> Result<usize, String> {
     let file = File::open(output).map_err(|e| format!("no output: {e}"))?;
     let mut seen = vec![false; n];
@@ -206,12 +270,23 @@ pub(crate) fn check_output(
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| format!("unreadable output: {e}"))?;
         let bad = || format!("bad line {}: {line}", lines + 1);
-        let (url, size) = match format {
-            Format::Python => line
+        let (url, good) = match (format, expect) {
+            (Format::Python, Expect::Bytes(bytes)) => line
                 .strip_prefix('\'')
                 .and_then(|l| l.split_once("' page is "))
-                .and_then(|(url, rest)| Some((url, rest.strip_suffix(" bytes")?))),
-            Format::Curl => line.rsplit_once(' '),
+                .and_then(|(url, rest)| {
+                    let size = rest.strip_suffix(" bytes")?;
+                    Some((url, size.parse::<u64>() == Ok(bytes)))
+                }),
+            (Format::Python, Expect::Refused) => line
+                .strip_prefix('\'')
+                .and_then(|l| l.strip_suffix(REFUSED))
+                .and_then(|l| l.strip_suffix('\''))
+                .map(|url| (url, true)),
+            (Format::Curl, Expect::Bytes(bytes)) => line
+                .rsplit_once(' ')
+                .map(|(url, size)| (url, size.parse::<u64>() == Ok(bytes))),
+            (Format::Curl, Expect::Refused) => None,
         }
         .ok_or_else(bad)?;
         let index = url
@@ -219,7 +294,7 @@ pub(crate) fn check_output(
             .and_then(|(_, i)| i.parse::<usize>().ok())
             .filter(|&i| i < n)
             .ok_or_else(bad)?;
-        if size.parse::<u64>() != Ok(bytes) || std::mem::replace(&mut seen[index], true) {
+        if !good || std::mem::replace(&mut seen[index], true) {
             return Err(bad());
         }
         lines += 1;

@@ -9,6 +9,7 @@
 //! cargo bench --bench http -- --fetchall path/to/fetchall   # another build of the CLI
 //! cargo bench --bench http --features rayon -- --baseline path/to/old/fetchall
 //!                                                           # before and after, in one run
+//! cargo bench --bench http -- --out report.md --charts docs/bench   # the SVG charts too
 //! ```
 //!
 //! Every client is a child process run once per round, rounds interleaved (the client order
@@ -17,8 +18,10 @@
 //! the proxy variables are removed from every child's environment. See `measure.rs` for how time
 //! and memory are measured, and `BENCHMARKS.md`, "HTTP benchmarks" for the results and their reading.
 
+mod charts;
 mod clients;
 mod drivers;
+mod farm;
 mod measure;
 
 use std::fmt::Write as _;
@@ -31,12 +34,14 @@ use std::time::{Duration, Instant};
 use fetchall_serve::Server;
 
 use crate::clients::{
-    Backend, Client, Inputs, Tools, check_output, curl_config_line, find_in_path,
+    Backend, Client, Expect, Extra, Inputs, Tools, check_output, curl_config_line, find_in_path,
 };
-use crate::measure::{Runner, Sample, Spread};
+use crate::farm::Farms;
+use crate::measure::{Feed, Runner, Sample, Spread};
 
-/// The longest one client run may take before it is killed and reported.
-const RUN_LIMIT: Duration = Duration::from_secs(180);
+/// The longest one client run may take before it is killed and reported: ten million URLs take
+/// about 150 s on this machine when it is busy.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 const MB: f64 = 1e6;
 const MIB: f64 = 1024.0 * 1024.0;
@@ -57,8 +62,12 @@ struct Case {
     workers: usize,
     /// The route every URL asks for (each gets its own `?i=` query).
     route: String,
-    /// The body size every URL must report.
-    bytes: u64,
+    /// What every URL must come back with.
+    expect: Expect,
+    /// Where the URLs go: the server, a farm of many ports, or a closed port.
+    target: Target,
+    /// The URLs go to the client's standard input, written as it reads them, instead of a file.
+    stdin: bool,
     rounds: usize,
     /// Runs under GNU time (everywhere but the startup case, where its millisecond counts).
     rss: bool,
@@ -69,9 +78,23 @@ struct Case {
     once: Vec<Client>,
 }
 
+/// Where a case's URLs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The loopback server.
+    Server,
+    /// This many ports of farm processes (see `farm.rs`), each URL to one picked at random.
+    Hosts(usize),
+    /// A port nothing listens on: every URL is refused at once, with no server involved.
+    Refused,
+    /// The server behind `TlsFront` (TLS on 127.0.0.1 with a certificate from a CA made for
+    /// the run), trusted through `--cacert` by fetchall and curl alike.
+    Tls,
+}
+
 impl Case {
-    /// `n` URLs of `route` for `workers` workers, with the body size the route promises: one
-    /// round under GNU time, no ideal, no rate, and no clients yet.
+    /// `n` URLs of `route` on the server for `workers` workers, with the body size the route
+    /// promises: one round under GNU time, no ideal, no rate, and no clients yet.
     fn new(kind: &'static str, title: String, n: usize, workers: usize, route: &str) -> Case {
         let bytes = match route.rsplit_once("/bytes/") {
             Some((_, size)) => size.parse().unwrap_or(0),
@@ -83,7 +106,9 @@ impl Case {
             n,
             workers,
             route: route.into(),
-            bytes,
+            expect: Expect::Bytes(bytes),
+            target: Target::Server,
+            stdin: false,
             rounds: 1,
             rss: true,
             ideal: None,
@@ -92,30 +117,41 @@ impl Case {
             once: Vec::new(),
         }
     }
+
+    /// The body size each URL has, or 0.
+    fn bytes(&self) -> u64 {
+        match self.expect {
+            Expect::Bytes(n) => n,
+            Expect::Refused => 0,
+        }
+    }
 }
 
 /// The full or quick plan.
 fn plan(quick: bool) -> Vec<Case> {
     use Backend::{Pool, Rayon, Sequential};
-    use Client::{Curl, CurlParallel, Fetchall, Library, Python, Raw, XargsCurl};
+    use Client::{
+        Curl, CurlParallel, Fetchall, FetchallWith, Floor, Library, Python, Ureq, XargsCurl,
+    };
     let everyone = [
         Fetchall(Pool),
         Fetchall(Rayon),
         Fetchall(Sequential),
         Library,
+        Ureq,
         Python,
         CurlParallel,
         XargsCurl,
-        Raw,
+        Floor,
     ];
-    let all_but = |left_out: Client| -> Vec<Client> {
+    let all_but = |left_out: &[Client]| -> Vec<Client> {
         everyone
             .iter()
             .copied()
-            .filter(|&c| c != left_out)
+            .filter(|c| !left_out.contains(c))
             .collect()
     };
-    let (rounds, long_rounds) = if quick { (2, 1) } else { (5, 3) };
+    let (rounds, long_rounds) = if quick { (3, 1) } else { (5, 3) };
     let mut cases = Vec::new();
 
     let n: usize = if quick { 100 } else { 500 };
@@ -130,7 +166,7 @@ fn plan(quick: bool) -> Vec<Case> {
             },
             ideal: Some(Duration::from_millis(50) * batches),
             // N x 50 ms one after another is 25 s a run: the sequential backend sits it out.
-            clients: all_but(Fetchall(Sequential)),
+            clients: all_but(&[Fetchall(Sequential)]),
             ..Case::new("latency", title, n, workers, "/sleep/50")
         });
     }
@@ -143,7 +179,7 @@ fn plan(quick: bool) -> Vec<Case> {
             // A process per URL, at several milliseconds each on this machine: 5,000 of them
             // take a minute, so one round is all the time budget has for it (none when quick).
             clients: if quick {
-                all_but(XargsCurl)
+                all_but(&[XargsCurl])
             } else {
                 everyone.to_vec()
             },
@@ -155,30 +191,63 @@ fn plan(quick: bool) -> Vec<Case> {
     for workers in [5, 50] {
         let title = format!("bandwidth: {n} URLs x 10 MB, W={workers}");
         cases.push(Case {
-            rounds: long_rounds,
+            rounds: long_rounds.max(3),
             rate: Some(Rate::Bytes),
             clients: everyone.to_vec(),
             ..Case::new("bandwidth", title, n, workers, "/bytes/10000000")
         });
     }
-    let scales: &[usize] = if quick {
-        &[100_000]
-    } else {
-        &[100_000, 1_000_000]
-    };
-    for &n in scales {
-        let title = format!("scale: {n} URLs x 1,000 B, W=50");
-        // A million URLs take most of a minute a run: fetchall alone, twice.
-        let (clients, rounds) = if n <= 100_000 {
-            (vec![Fetchall(Pool), Library, CurlParallel], long_rounds)
-        } else {
-            (vec![Fetchall(Pool)], 2)
-        };
+    let n = if quick { 2_000 } else { 5_000 };
+    for workers in [5, 50] {
+        let title = format!("TLS throughput: {n} URLs x 1,000 B over https, W={workers}");
         cases.push(Case {
             rounds,
             rate: Some(Rate::Requests),
-            clients,
-            ..Case::new("scale", title, n, 50, "/bytes/1000")
+            clients: vec![Fetchall(Pool), FetchallWith(Extra::Insecure), CurlParallel],
+            target: Target::Tls,
+            ..Case::new("tls-throughput", title, n, workers, "/bytes/1000")
+        });
+    }
+    let n = if quick { 20 } else { 100 };
+    let title = format!("TLS bandwidth: {n} URLs x 10 MB over https, W=5");
+    cases.push(Case {
+        rounds: long_rounds.max(3),
+        rate: Some(Rate::Bytes),
+        clients: vec![Fetchall(Pool), FetchallWith(Extra::Insecure), CurlParallel],
+        target: Target::Tls,
+        ..Case::new("tls-bandwidth", title, n, 5, "/bytes/10000000")
+    });
+    let n = if quick { 10_000 } else { 40_000 };
+    for hosts in [2_000, 20_000] {
+        let title = format!("many hosts: {n} URLs x 1,000 B over {hosts} hosts, W=50");
+        cases.push(Case {
+            rounds: long_rounds,
+            rate: Some(Rate::Requests),
+            clients: vec![Fetchall(Pool), CurlParallel, Floor],
+            target: Target::Hosts(hosts),
+            ..Case::new("hosts", title, n, 50, "/bytes/1000")
+        });
+    }
+    let scales: &[usize] = if quick {
+        &[100_000, 1_000_000]
+    } else {
+        &[100_000, 1_000_000, 10_000_000]
+    };
+    for &n in scales {
+        let title = format!("scale: {n} URLs through stdin to a closed port, W=50");
+        cases.push(Case {
+            // Ten million URLs take minutes a run: once each.
+            rounds: if n > 1_000_000 { 1 } else { long_rounds },
+            rate: Some(Rate::Requests),
+            clients: vec![
+                Fetchall(Pool),
+                FetchallWith(Extra::Ordered),
+                FetchallWith(Extra::PerHost(25)),
+            ],
+            expect: Expect::Refused,
+            target: Target::Refused,
+            stdin: true,
+            ..Case::new("scale", title, n, 50, "/refused")
         });
     }
     cases.push(Case {
@@ -236,6 +305,8 @@ impl Row {
 struct Measured {
     case: Case,
     rows: Vec<Row>,
+    /// The load average when the case started and ended.
+    load: String,
 }
 
 impl Measured {
@@ -260,14 +331,20 @@ struct Options {
     fetchall: Option<PathBuf>,
     baseline: Option<PathBuf>,
     out: Option<PathBuf>,
+    charts: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, workers, file] = args.as_slice() {
-        if flag == "--client" {
-            return client_main(workers, Path::new(file));
+    match args.as_slice() {
+        [flag, workers, file] if ["--client", "--floor", "--ureq"].contains(&flag.as_str()) => {
+            return client_main(flag, workers, Path::new(file));
         }
+        [flag, first, count, bytes] if flag == "--farm" => {
+            return farm_main(first, count, bytes);
+        }
+        [flag, ca] if flag == "--serve-tls" => return serve_tls_main(Path::new(ca)),
+        _ => {}
     }
     if args.iter().any(|a| a == "--serve") {
         return serve_main();
@@ -278,6 +355,7 @@ fn main() -> ExitCode {
         fetchall: option_env!("CARGO_BIN_EXE_fetchall").map(PathBuf::from),
         baseline: None,
         out: None,
+        charts: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -287,12 +365,13 @@ fn main() -> ExitCode {
             "--fetchall" => options.fetchall = args.next().map(PathBuf::from),
             "--baseline" => options.baseline = args.next().map(PathBuf::from),
             "--out" => options.out = args.next().map(PathBuf::from),
+            "--charts" => options.charts = args.next().map(PathBuf::from),
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
             other => {
                 eprintln!(
                     "unknown argument {other:?}; use --quick, --only WORD, --fetchall PATH, \
-                     --baseline PATH, --out FILE"
+                     --baseline PATH, --out FILE, --charts DIR"
                 );
                 return ExitCode::from(2);
             }
@@ -322,18 +401,62 @@ fn serve_main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn client_main(workers: &str, file: &Path) -> ExitCode {
+/// `--serve-tls CA_FILE`: the server behind `TlsFront`, for profiling a client over https by
+/// hand: writes the CA's certificate to `CA_FILE`, prints the base URL and runs until standard
+/// input closes.
+fn serve_tls_main(ca_file: &Path) -> ExitCode {
+    use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+    let ca = Ca::new("fetchall bench CA");
+    let started = Server::start().and_then(|server| {
+        fs::write(ca_file, ca.cert_pem())?;
+        let front = TlsFront::start(server.addr(), &ca.leaf(&LOCALHOST))?;
+        Ok((server, front))
+    });
+    let (_server, front) = match started {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("--serve-tls: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", front.url("/"));
+    let _ = io::copy(&mut io::stdin(), &mut io::sink());
+    ExitCode::SUCCESS
+}
+
+/// `--client`, `--floor` or `--ureq W FILE`: one of the harness's own clients (`drivers.rs`).
+fn client_main(flag: &str, workers: &str, file: &Path) -> ExitCode {
     let workers = match workers.parse::<usize>() {
         Ok(w) if w > 0 => w,
         _ => {
-            eprintln!("--client: the worker count must be a positive number");
+            eprintln!("{flag}: the worker count must be a positive number");
             return ExitCode::from(2);
         }
     };
-    match drivers::library_client(workers, file) {
+    let result = match flag {
+        "--floor" => drivers::floor_client(workers, file),
+        "--ureq" => drivers::ureq_client(workers, file),
+        _ => drivers::library_client(workers, file),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("--client: {e}");
+            eprintln!("{flag}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--farm FIRST COUNT BYTES`: the many-hosts server (`farm.rs`).
+fn farm_main(first: &str, count: &str, bytes: &str) -> ExitCode {
+    let (Ok(first), Ok(count), Ok(bytes)) = (first.parse(), count.parse(), bytes.parse()) else {
+        eprintln!("--farm FIRST COUNT BYTES: three numbers");
+        return ExitCode::from(2);
+    };
+    match farm::farm_main(first, count, bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("--farm: {e}");
             ExitCode::FAILURE
         }
     }
@@ -365,8 +488,12 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
 
     let mut cases = plan(options.quick);
     if options.baseline.is_some() {
-        // Not the million URLs: the baseline's memory there is not the question, and time is.
-        for case in cases.iter_mut().filter(|c| c.n <= 100_000) {
+        // Not the largest cases: the baseline's memory there is not the question, and time is.
+        // Nor TLS: the baseline may have no --cacert.
+        for case in cases
+            .iter_mut()
+            .filter(|c| c.n <= 100_000 && c.target != Target::Tls)
+        {
             let at = usize::from(!case.clients.is_empty());
             case.clients.insert(at, Client::Baseline);
         }
@@ -395,8 +522,13 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
 
     let mut measured = Vec::new();
     for case in cases {
+        let load = load_average();
         let rows = run_case(&case, &server, &runner, &tools, dir)?;
-        measured.push(Measured { case, rows });
+        measured.push(Measured {
+            case,
+            rows,
+            load: format!("{load} at the start, {} at the end", load_average()),
+        });
     }
 
     let mut report = String::new();
@@ -412,9 +544,14 @@ fn bench_in(options: &Options, dir: &Path) -> io::Result<()> {
     for note in &notes {
         let _ = writeln!(report, "- skipped: {note}");
     }
+    let charts = options
+        .charts
+        .clone()
+        .or_else(|| Some(options.out.as_ref()?.parent()?.to_path_buf()));
     for m in &measured {
-        write_case(&mut report, m, &tools, dir);
+        write_case(&mut report, m, &tools, dir, charts.as_deref());
     }
+    write_scale_chart(&mut report, &measured, charts.as_deref());
     write_targets(&mut report, &measured, options.quick);
     print!("{report}");
     if let Some(out) = &options.out {
@@ -432,22 +569,96 @@ fn has_rayon(fetchall: &Path) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The URL list of a case, and the same list as a curl config; returns the first URL.
-fn write_inputs(case: &Case, server: &Server, urls: &Path, config: &Path) -> io::Result<String> {
-    let base = server.url(&case.route);
-    let mut list = BufWriter::new(File::create(urls)?);
-    let needs_config = case.clients.contains(&Client::CurlParallel);
-    let mut curl = BufWriter::new(File::create(config)?);
-    for i in 0..case.n {
-        let url = format!("{base}?i={i}");
-        writeln!(list, "{url}")?;
-        if needs_config {
-            curl.write_all(curl_config_line(&url).as_bytes())?;
+/// Makes each URL of a case: where it goes depends on the case's [`Target`].
+struct Urls {
+    /// `http://127.0.0.1:PORT` of each host.
+    bases: Vec<String>,
+    route: String,
+}
+
+impl Urls {
+    fn url(&self, i: usize) -> String {
+        let host = if self.bases.len() > 1 {
+            // The hosts in a random order that is the same every run: splitmix64 of the index.
+            let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z % self.bases.len() as u64) as usize
+        } else {
+            0
+        };
+        format!("{}{}?i={i}", self.bases[host], self.route)
+    }
+}
+
+/// The CA certificate of a TLS case, in the case's directory.
+const CA_FILE: &str = "ca.pem";
+
+/// The options a case gives every fetchall and every curl run: `--cacert` for TLS.
+fn trust_args(case: &Case, dir: &Path) -> (Vec<String>, Vec<String>) {
+    if case.target != Target::Tls {
+        return (Vec::new(), Vec::new());
+    }
+    let cacert = [
+        "--cacert".to_owned(),
+        dir.join(CA_FILE).display().to_string(),
+    ];
+    (cacert.to_vec(), cacert.to_vec())
+}
+
+/// A port on 127.0.0.1 that nothing listens on: one bound and let go. Connections to it are
+/// refused at once (unless something takes it meanwhile, which the output check would catch).
+fn closed_port() -> io::Result<u16> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The URL list of a case (unless it goes through standard input), and the same list as a curl
+/// config; returns the first URL.
+fn write_inputs(case: &Case, urls: &Urls, list: &Path, config: &Path) -> io::Result<String> {
+    if !case.stdin {
+        let mut list = BufWriter::new(File::create(list)?);
+        let needs_config = case.clients.contains(&Client::CurlParallel);
+        let mut curl = BufWriter::new(File::create(config)?);
+        for i in 0..case.n {
+            let url = urls.url(i);
+            writeln!(list, "{url}")?;
+            if needs_config {
+                curl.write_all(curl_config_line(&url).as_bytes())?;
+            }
+        }
+        list.flush()?;
+        curl.flush()?;
+    }
+    Ok(urls.url(0))
+}
+
+/// Where a case's connections are counted.
+enum Counter<'a> {
+    Server(&'a Server),
+    Farms(Farms),
+    /// Its connections are TLS handshakes.
+    Tls(fetchall_serve::tls::TlsFront),
+    None,
+}
+
+impl Counter<'_> {
+    fn connections(&mut self) -> u64 {
+        match self {
+            Counter::Server(server) => server.connections_accepted(),
+            Counter::Farms(farms) => farms.connections_accepted(),
+            Counter::Tls(front) => front.connections_accepted(),
+            Counter::None => 0,
         }
     }
-    list.flush()?;
-    curl.flush()?;
-    Ok(format!("{base}?i=0"))
+
+    fn cpu(&self) -> Option<Duration> {
+        match self {
+            Counter::Farms(farms) => farms.cpu(),
+            Counter::Server(_) | Counter::Tls(_) | Counter::None => measure::own_cpu(),
+        }
+    }
 }
 
 fn run_case(
@@ -457,15 +668,56 @@ fn run_case(
     tools: &Tools,
     dir: &Path,
 ) -> io::Result<Vec<Row>> {
-    let urls = dir.join("urls.txt");
+    let list = dir.join("urls.txt");
     let curl_config = dir.join("urls.curl");
-    let first_url = write_inputs(case, server, &urls, &curl_config)?;
+    let (bases, mut counter) = match case.target {
+        Target::Server => (vec![server.url("")], Counter::Server(server)),
+        Target::Hosts(hosts) => {
+            let farms = Farms::start(&tools.harness, hosts, case.bytes())?;
+            let bases = farms
+                .ports
+                .iter()
+                .map(|port| format!("http://127.0.0.1:{port}"))
+                .collect();
+            (bases, Counter::Farms(farms))
+        }
+        Target::Refused => (
+            vec![format!("http://127.0.0.1:{}", closed_port()?)],
+            Counter::None,
+        ),
+        Target::Tls => {
+            use fetchall_serve::tls::{Ca, LOCALHOST, TlsFront};
+            let ca = Ca::new("fetchall bench CA");
+            fs::write(dir.join(CA_FILE), ca.cert_pem())?;
+            let front = TlsFront::start(server.addr(), &ca.leaf(&LOCALHOST))?;
+            (vec![front.url("")], Counter::Tls(front))
+        }
+    };
+    let (fetchall_args, curl_args) = trust_args(case, dir);
+    let urls = Urls {
+        bases: bases
+            .iter()
+            .map(|b| b.trim_end_matches('/').to_owned())
+            .collect(),
+        route: case.route.clone(),
+    };
+    let first_url = write_inputs(case, &urls, &list, &curl_config)?;
+    let stdin_path = PathBuf::from("-");
     let inputs = Inputs {
-        urls: &urls,
+        urls: if case.stdin { &stdin_path } else { &list },
         curl_config: &curl_config,
         first_url: &first_url,
         workers: case.workers,
+        fetchall_args: &fetchall_args,
+        curl_args: &curl_args,
     };
+    let feed = |out: &mut dyn Write| -> io::Result<()> {
+        for i in 0..case.n {
+            writeln!(out, "{}", urls.url(i))?;
+        }
+        Ok(())
+    };
+    let feed: Option<&Feed<'_>> = if case.stdin { Some(&feed) } else { None };
     let mut rows: Vec<Row> = case
         .clients
         .iter()
@@ -480,7 +732,7 @@ fn run_case(
             if round > 0 && case.once.contains(&row.client) {
                 continue;
             }
-            let sample = run_once(case, row.client, server, runner, tools, &inputs)?;
+            let sample = run_once(case, row.client, &mut counter, runner, tools, &inputs, feed)?;
             eprintln!(
                 "[{}] round {}/{}: {:<40} {:>9.3} s  {}",
                 case.title,
@@ -502,37 +754,23 @@ fn run_case(
 fn run_once(
     case: &Case,
     client: Client,
-    server: &Server,
+    counter: &mut Counter<'_>,
     runner: &Runner,
     tools: &Tools,
     inputs: &Inputs<'_>,
+    feed: Option<&Feed<'_>>,
 ) -> io::Result<Sample> {
-    let before = server.connections_accepted();
-    let cpu_before = measure::own_cpu();
-    let server_cpu = || Some(measure::own_cpu()?.saturating_sub(cpu_before?));
+    let before = counter.connections();
+    let cpu_before = counter.cpu();
     let Some((program, args)) = tools.command(client, inputs) else {
-        let started = Instant::now();
-        let good = drivers::raw(server.addr(), &case.route, case.n, case.workers, case.bytes);
-        let wall = started.elapsed();
-        return Ok(Sample {
-            wall,
-            rss_kib: None,
-            cpu: None,
-            server_cpu: server_cpu(),
-            connections: server.connections_accepted() - before,
-            check: if good == case.n {
-                Ok(good)
-            } else {
-                Err(format!("{good} good responses for {} URLs", case.n))
-            },
-        });
+        return Err(io::Error::other(format!("{client}: no command")));
     };
-    let finished = runner.run(&program, &args, case.rss)?;
-    let connections = server.connections_accepted() - before;
-    let server_cpu = server_cpu();
+    let finished = runner.run(&program, &args, case.rss, feed)?;
+    let connections = counter.connections() - before;
+    let server_cpu = (|| Some(counter.cpu()?.saturating_sub(cpu_before?)))();
     let check = match finished.status {
         None => Err(finished.stderr),
-        Some(status) => check_output(&finished.stdout, client.format(), case.n, case.bytes)
+        Some(status) => check_output(&finished.stdout, client.format(), case.n, case.expect)
             .map_err(|e| {
                 if status.success() {
                     e
@@ -634,9 +872,15 @@ fn reference(m: &Measured) -> Option<(Client, Duration)> {
         .find_map(|c| Some((c, m.median(c)?)))
 }
 
-fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
+/// The floor's median time in a case, when it ran there.
+fn floor_time(m: &Measured) -> Option<Duration> {
+    m.median(Client::Floor)
+}
+
+fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path, charts: Option<&Path>) {
     let case = &m.case;
     let _ = writeln!(report, "\n## {} ({} rounds)\n", case.title, case.rounds);
+    let _ = writeln!(report, "load average (1 min): {}\n", m.load);
     let mut head = vec!["client", "median s", "min-max s"];
     match case.rate {
         Some(Rate::Requests) => head.push("req/s"),
@@ -646,9 +890,14 @@ fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
     if case.ideal.is_some() {
         head.push("x ideal");
     }
+    let floor = floor_time(m);
+    if floor.is_some() {
+        head.push("rate / floor");
+    }
     head.extend([
         "x fetchall",
         "CPU s",
+        "CPU us/URL",
         "server CPU s",
         "peak RSS MiB",
         "conns/run",
@@ -673,19 +922,26 @@ fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
             Some(Rate::Requests) => cells.push(format!("{:.0}", case.n as f64 / median)),
             Some(Rate::Bytes) => cells.push(format!(
                 "{:.0}",
-                case.n as f64 * case.bytes as f64 / MB / median
+                case.n as f64 * case.bytes() as f64 / MB / median
             )),
             None => {}
         }
         if let Some(ideal) = case.ideal {
             cells.push(format!("{:.3}", median / ideal.as_secs_f64()));
         }
+        if let Some(floor) = floor {
+            cells.push(format!("{:.2}", floor.as_secs_f64() / median));
+        }
         cells.push(reference.map_or("-".into(), |(_, r)| {
             format!("{:.2}", median / r.as_secs_f64())
         }));
-        for cpu in [row.median_of(|s| s.cpu), row.median_of(|s| s.server_cpu)] {
-            cells.push(cpu.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64())));
-        }
+        let cpu = row.median_of(|s| s.cpu);
+        cells.push(cpu.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64())));
+        cells.push(cpu.map_or("-".into(), |t| {
+            format!("{:.1}", t.as_secs_f64() * 1e6 / case.n as f64)
+        }));
+        let server_cpu = row.median_of(|s| s.server_cpu);
+        cells.push(server_cpu.map_or("-".into(), |t| format!("{:.2}", t.as_secs_f64())));
         cells.push(
             row.peak_rss_mib()
                 .map_or("-".into(), |mib| format!("{mib:.1}")),
@@ -715,14 +971,34 @@ fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
     {
         let _ = writeln!(report, "\n{client}: the first round only.");
     }
+    if let Some(charts) = charts {
+        match write_bars(m, charts) {
+            Ok(name) => {
+                let _ = writeln!(report, "\n![{}]({name})", case.title);
+            }
+            Err(e) => {
+                let _ = writeln!(report, "\nno chart: {e}");
+            }
+        }
+    }
     let _ = writeln!(report, "\ncommands:");
-    let urls = dir.join("urls.txt");
+    let urls = if case.stdin {
+        PathBuf::from("-")
+    } else {
+        dir.join("urls.txt")
+    };
+    let (fetchall_args, curl_args) = trust_args(case, dir);
     let inputs = Inputs {
         urls: &urls,
         curl_config: &dir.join("urls.curl"),
         first_url: "URL",
         workers: case.workers,
+        fetchall_args: &fetchall_args,
+        curl_args: &curl_args,
     };
+    if case.stdin {
+        let _ = writeln!(report, "- (the harness writes the URLs to standard input)");
+    }
     for row in &m.rows {
         if let Some((program, args)) = tools.command(row.client, &inputs) {
             let shown = std::iter::once(program.display().to_string())
@@ -733,6 +1009,105 @@ fn write_case(report: &mut String, m: &Measured, tools: &Tools, dir: &Path) {
             let _ = writeln!(report, "- `{shown}`");
         }
     }
+}
+
+/// The file name of a case's chart: `http-throughput-w50.svg`.
+fn chart_name(case: &Case) -> String {
+    let detail = match case.target {
+        Target::Hosts(hosts) => format!("{hosts}-hosts"),
+        _ if case.kind == "scale" => format!("{}", case.n),
+        _ => format!("w{}", case.workers),
+    };
+    format!("http-{}-{detail}.svg", case.kind)
+}
+
+/// The bar chart of one case, in `dir`; returns its file name.
+fn write_bars(m: &Measured, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
+    let case = &m.case;
+    let name = chart_name(case);
+    // A rate where the case has one (higher is better), the median time where not.
+    let value = |time: Duration| match case.rate {
+        Some(Rate::Requests) => case.n as f64 / time.as_secs_f64(),
+        Some(Rate::Bytes) => case.n as f64 * case.bytes() as f64 / MB / time.as_secs_f64(),
+        None => time.as_secs_f64(),
+    };
+    let unit = match case.rate {
+        Some(Rate::Requests) => "requests per second (longer is better)",
+        Some(Rate::Bytes) => "MB per second (longer is better)",
+        None => "median seconds (shorter is better)",
+    };
+    let bars: Vec<charts::Bar> = m
+        .rows
+        .iter()
+        .filter(|r| r.client != Client::Floor)
+        .filter_map(|r| {
+            Some(charts::Bar {
+                label: r.client.to_string(),
+                value: value(m.median(r.client)?),
+                ours: matches!(
+                    r.client,
+                    Client::Fetchall(_) | Client::FetchallWith(_) | Client::Library
+                ),
+            })
+        })
+        .collect();
+    let mut marks = Vec::new();
+    if let Some(floor) = floor_time(m) {
+        let floor = value(floor);
+        marks.push(charts::Mark {
+            label: format!("floor: {}", Client::Floor),
+            value: floor,
+            color: charts::FLOOR,
+        });
+        let target = match case.kind {
+            "throughput" => Some(("target: 0.8x floor", 0.8)),
+            "bandwidth" => Some(("target: 0.95x floor", 0.95)),
+            // A time: within 1.02x of the floor's.
+            "latency" => Some(("target: 1.02x the floor's time", 1.02)),
+            _ => None,
+        };
+        if let Some((label, ratio)) = target {
+            marks.push(charts::Mark {
+                label: label.into(),
+                value: floor * ratio,
+                color: charts::TARGET,
+            });
+        }
+    }
+    fs::create_dir_all(dir)?;
+    charts::bars(&dir.join(&name), &case.title, unit, &bars, &marks)?;
+    Ok(name)
+}
+
+/// The scale cases' peak RSS against URL count, one line per client, in `dir`.
+fn write_scale_chart(report: &mut String, measured: &[Measured], charts: Option<&Path>) {
+    let Some(dir) = charts else { return };
+    let scale: Vec<&Measured> = measured.iter().filter(|m| m.case.kind == "scale").collect();
+    let Some(first) = scale.first() else { return };
+    let series: Vec<charts::Series> = first
+        .rows
+        .iter()
+        .map(|r| charts::Series {
+            label: r.client.to_string(),
+            points: scale
+                .iter()
+                .filter_map(|m| Some((m.case.n as f64, m.row(r.client)?.peak_rss_mib()?)))
+                .collect(),
+        })
+        .collect();
+    let name = "http-scale-rss.svg";
+    let drawn = fs::create_dir_all(dir).map_err(Into::into).and_then(|()| {
+        charts::rss(
+            &dir.join(name),
+            "scale: peak RSS against URL count (W=50, through stdin)",
+            &series,
+            32.0,
+        )
+    });
+    let _ = match drawn {
+        Ok(()) => writeln!(report, "\n![scale: peak RSS against URL count]({name})"),
+        Err(e) => writeln!(report, "\nno scale chart: {e}"),
+    };
 }
 
 /// `arg` quoted for a POSIX shell when it needs it.
@@ -747,8 +1122,8 @@ fn shell_word(arg: &str) -> String {
     }
 }
 
-/// One of the benchmark's targets (BENCHMARKS.md): what was measured against what was asked.
-struct Target {
+/// One target: what was measured against what was asked.
+struct Verdict {
     name: String,
     measured: Option<f64>,
     limit: f64,
@@ -767,69 +1142,137 @@ fn find<'a>(
     })
 }
 
+fn find_hosts(measured: &[Measured], hosts: usize) -> Option<&Measured> {
+    measured
+        .iter()
+        .find(|m| m.case.target == Target::Hosts(hosts))
+}
+
+/// The median CPU time per URL of `client` in `m`.
+fn cpu_per_url(m: &Measured, client: Client) -> Option<f64> {
+    let cpu = m.row(client)?.median_of(|s| s.cpu)?;
+    Some(cpu.as_secs_f64() / m.case.n as f64)
+}
+
 fn write_targets(report: &mut String, measured: &[Measured], quick: bool) {
     let mut targets = Vec::new();
-    for (workers, limit) in [(5, 1.04), (50, 1.10)] {
-        let m = find(measured, "latency", workers, None);
-        targets.push(Target {
-            name: format!("latency W={workers}: time / ideal"),
-            measured: m.and_then(|m| {
-                let ideal = m.case.ideal?.as_secs_f64();
-                Some(reference(m)?.1.as_secs_f64() / ideal)
-            }),
-            limit,
-            at_most: true,
-        });
-    }
+    // Rate over the floor's: the floor's time over fetchall's.
+    let over_floor = |m: Option<&Measured>| {
+        let m = m?;
+        Some(floor_time(m)?.as_secs_f64() / reference(m)?.1.as_secs_f64())
+    };
     let speedup = |m: Option<&Measured>, peer: Client| {
         let m = m?;
         Some(m.median(peer)?.as_secs_f64() / reference(m)?.1.as_secs_f64())
     };
-    let throughput = find(measured, "throughput", 50, None);
-    targets.push(Target {
-        name: "throughput W=50: req/s over curl --parallel's".into(),
-        measured: speedup(throughput, Client::CurlParallel),
-        limit: 1.5,
-        at_most: false,
-    });
-    targets.push(Target {
-        name: "throughput W=50: req/s over Python's".into(),
-        measured: speedup(throughput, Client::Python),
-        limit: 15.0,
-        at_most: false,
-    });
     for workers in [5, 50] {
-        targets.push(Target {
-            name: format!("bandwidth W={workers}: MB/s over curl --parallel's"),
-            measured: speedup(
-                find(measured, "bandwidth", workers, None),
-                Client::CurlParallel,
-            ),
-            limit: 1.2,
+        targets.push(Verdict {
+            name: format!("throughput W={workers}: req/s over the floor's"),
+            measured: over_floor(find(measured, "throughput", workers, None)),
+            limit: 0.8,
             at_most: false,
         });
     }
-    targets.push(Target {
+    for workers in [5, 50] {
+        targets.push(Verdict {
+            name: format!("bandwidth W={workers}: MB/s over the floor's"),
+            measured: over_floor(find(measured, "bandwidth", workers, None)),
+            limit: 0.95,
+            at_most: false,
+        });
+    }
+    for workers in [5, 50] {
+        targets.push(Verdict {
+            name: format!("latency W={workers}: time over the floor's"),
+            measured: over_floor(find(measured, "latency", workers, None)).map(|r| 1.0 / r),
+            limit: 1.02,
+            at_most: true,
+        });
+    }
+    targets.push(Verdict {
         name: "startup: time on one URL over curl's".into(),
         measured: speedup(find(measured, "startup", 1, None), Client::Curl).map(|s| 1.0 / s),
-        limit: 2.0,
+        limit: 1.0,
         at_most: true,
     });
-    let rss = |m: Option<&Measured>| {
+    let tls = |workers| {
+        measured
+            .iter()
+            .find(|m| m.case.kind == "tls-throughput" && m.case.workers == workers)
+    };
+    for workers in [5, 50] {
+        targets.push(Verdict {
+            name: format!("TLS throughput W={workers}: req/s over curl --parallel's"),
+            measured: speedup(tls(workers), Client::CurlParallel),
+            limit: 1.5,
+            at_most: false,
+        });
+        targets.push(Verdict {
+            name: format!("TLS throughput W={workers}: verified time over --insecure's"),
+            measured: speedup(tls(workers), Client::FetchallWith(Extra::Insecure)).map(|s| 1.0 / s),
+            limit: 1.10,
+            at_most: true,
+        });
+    }
+    targets.push(Verdict {
+        name: "TLS bandwidth: MB/s over curl --parallel's".into(),
+        measured: speedup(
+            measured.iter().find(|m| m.case.kind == "tls-bandwidth"),
+            Client::CurlParallel,
+        ),
+        limit: 1.0,
+        at_most: false,
+    });
+    let rss = |m: Option<&Measured>, client: Option<Client>| {
         let m = m?;
-        let (client, _) = reference(m)?;
+        let client = client.or_else(|| Some(reference(m)?.0))?;
         m.row(client)?.peak_rss_mib()
     };
-    targets.push(Target {
-        name: "1 GiB body: peak RSS MiB".into(),
-        measured: rss(find(measured, "1gib", 1, None)),
-        limit: 16.0,
+    for hosts in [2_000, 20_000] {
+        targets.push(Verdict {
+            name: format!("{hosts} hosts: req/s over curl --parallel's"),
+            measured: speedup(find_hosts(measured, hosts), Client::CurlParallel),
+            limit: 2.0,
+            at_most: false,
+        });
+    }
+    targets.push(Verdict {
+        name: "20000 hosts: peak RSS MiB".into(),
+        measured: rss(find_hosts(measured, 20_000), None),
+        limit: 32.0,
         at_most: true,
     });
-    targets.push(Target {
-        name: "1,000,000 URLs: peak RSS MiB".into(),
-        measured: rss(find(measured, "scale", 50, Some(1_000_000))),
-        limit: 32.0,
+    let largest = measured
+        .iter()
+        .filter(|m| m.case.kind == "scale")
+        .max_by_key(|m| m.case.n);
+    let smallest = find(measured, "scale", 50, Some(100_000));
+    for client in [
+        Client::Fetchall(Backend::Pool),
+        Client::FetchallWith(Extra::Ordered),
+        Client::FetchallWith(Extra::PerHost(25)),
+    ] {
+        let n = largest.map_or(0, |m| m.case.n);
+        targets.push(Verdict {
+            name: format!("scale {n} URLs, {client}: peak RSS MiB"),
+            measured: rss(largest, Some(client)),
+            limit: 32.0,
+            at_most: true,
+        });
+        targets.push(Verdict {
+            name: format!("scale {n} URLs, {client}: CPU per URL over 100,000's"),
+            measured: largest
+                .zip(smallest)
+                .filter(|(l, s)| l.case.n > s.case.n)
+                .and_then(|(l, s)| Some(cpu_per_url(l, client)? / cpu_per_url(s, client)?)),
+            limit: 1.10,
+            at_most: true,
+        });
+    }
+    targets.push(Verdict {
+        name: "1 GiB body: peak RSS MiB".into(),
+        measured: rss(find(measured, "1gib", 1, None), None),
+        limit: 16.0,
         at_most: true,
     });
 
@@ -838,7 +1281,8 @@ fn write_targets(report: &mut String, measured: &[Measured], quick: bool) {
         let _ = writeln!(
             report,
             "A quick run: fewer URLs and rounds than the issue's cases (two batches of latency \
-             are mostly start-up), so these verdicts are only a smoke test of the full run's.\n"
+             are mostly start-up, and the largest scale case is 1,000,000 URLs), so these \
+             verdicts are only a smoke test of the full run's.\n"
         );
     }
     let _ = writeln!(report, "| target | measured | asked | |\n|---|---|---|---|");

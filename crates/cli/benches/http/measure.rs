@@ -38,6 +38,9 @@ const PROXY_VARS: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// Writes a client's standard input: the URLs of a case too large for a file.
+pub(crate) type Feed<'a> = dyn Fn(&mut dyn io::Write) -> io::Result<()> + Sync + 'a;
+
 /// What one run of a client produced.
 #[derive(Debug)]
 pub(crate) struct Sample {
@@ -89,10 +92,17 @@ impl Runner {
         self.gnu_time
     }
 
-    /// Runs `program args` with stdout to a file, under GNU time when `rss` is asked for.
-    /// The child leads its own process group, so that a run over the limit is killed with
-    /// everything it started (`xargs` and its `curl`s).
-    pub(crate) fn run(&self, program: &Path, args: &[String], rss: bool) -> io::Result<Finished> {
+    /// Runs `program args` with stdout to a file, under GNU time when `rss` is asked for, and
+    /// with `feed` writing its standard input from a thread of its own when there is one (else
+    /// the input is empty). The child leads its own process group, so that a run over the limit
+    /// is killed with everything it started (`xargs` and its `curl`s).
+    pub(crate) fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        rss: bool,
+        feed: Option<&Feed<'_>>,
+    ) -> io::Result<Finished> {
         let stdout = self.dir.join("stdout.txt");
         let stderr = self.dir.join("stderr.txt");
         let rss_file = self.dir.join("rss.txt");
@@ -111,7 +121,11 @@ impl Runner {
         };
         command
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if feed.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)
             .process_group(0);
@@ -122,24 +136,35 @@ impl Runner {
         let started = Instant::now();
         let mut child = command.spawn()?;
         let pid = child.id();
+        let input = child.stdin.take();
         let (done, exited) = mpsc::channel();
         let waiter = thread::spawn(move || {
             let status = child.wait();
             let _ = done.send((status, Instant::now()));
         });
-        let ((status, ended), killed) = match exited.recv_timeout(self.limit) {
-            Ok(result) => (result, false),
-            Err(RecvTimeoutError::Timeout) => {
-                kill_group(pid);
-                let result = exited
-                    .recv()
-                    .map_err(|_| io::Error::other("the waiting thread died"))?;
-                (result, true)
+        let waited = thread::scope(|scope| {
+            if let (Some(feed), Some(input)) = (feed, input) {
+                // A write error is the child gone early (killed, or failed): its status says why.
+                scope.spawn(move || {
+                    let mut input = io::BufWriter::with_capacity(1 << 16, input);
+                    let _ = feed(&mut input).and_then(|()| io::Write::flush(&mut input));
+                });
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(io::Error::other("the waiting thread died"));
+            match exited.recv_timeout(self.limit) {
+                Ok(result) => Ok((result, false)),
+                Err(RecvTimeoutError::Timeout) => {
+                    kill_group(pid);
+                    let result = exited
+                        .recv()
+                        .map_err(|_| io::Error::other("the waiting thread died"))?;
+                    Ok((result, true))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    Err(io::Error::other("the waiting thread died"))
+                }
             }
-        };
+        });
+        let ((status, ended), killed) = waited?;
         let _ = waiter.join();
         let wall = ended - started;
         let status = status?;
@@ -182,7 +207,12 @@ impl Runner {
 /// This process's user + system CPU time so far, from `/proc/self/stat` (in ticks of 10 ms, the
 /// fixed `USER_HZ` of Linux's /proc).
 pub(crate) fn own_cpu() -> Option<Duration> {
-    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_of("/proc/self/stat")
+}
+
+/// A process's user + system CPU time so far, from its `/proc/PID/stat`.
+pub(crate) fn cpu_of(stat: &str) -> Option<Duration> {
+    let stat = fs::read_to_string(stat).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces: utime and
     // stime are the 14th and 15th of the line, the 12th and 13th after the name.
     let rest = stat.rsplit_once(')')?.1;

@@ -1,5 +1,5 @@
-//! [`TunnelProxy`]: a loopback `CONNECT` proxy, for the tests of the proxy environment
-//! variables.
+//! [`TunnelProxy`]: a loopback HTTP proxy (`CONNECT` tunnels, and requests sent whole in
+//! absolute form), for the tests of the proxy environment variables.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -10,8 +10,10 @@ use std::thread::{self, JoinHandle};
 
 use fetchall_serve::testing::GENEROUS;
 
-/// A `CONNECT` proxy on 127.0.0.1 that tunnels to `target` only, whatever it is asked for, and
-/// sends the test every request head it gets. Dropping it stops accepting.
+/// An HTTP proxy on 127.0.0.1 that connects to `target` only, whatever it is asked for, and
+/// sends the test every request head it gets: a `CONNECT` gets a tunnel, a request in absolute
+/// form (`GET http://host/path HTTP/1.1`) is passed on in origin form. Dropping it stops
+/// accepting.
 pub(crate) struct TunnelProxy {
     addr: SocketAddr,
     heads: Receiver<String>,
@@ -81,7 +83,8 @@ impl Drop for TunnelProxy {
     }
 }
 
-/// Serves one proxy connection: reads the head, reports it, and for a `CONNECT` copies bytes
+/// Serves one proxy connection: reads the head and reports it; for a `CONNECT` answers that the
+/// tunnel is open, for a request in absolute form sends it on in origin form; then copies bytes
 /// both ways between the client and `target` until either side closes.
 fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::Result<()> {
     client.set_read_timeout(Some(GENEROUS))?;
@@ -94,12 +97,16 @@ fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::
     }
     let _ = heads.send(head.clone());
     let mut to_client = client;
-    if !head.starts_with("CONNECT ") {
-        return to_client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+    let forwarded = origin_form(&head);
+    if !head.starts_with("CONNECT ") && forwarded.is_none() {
+        return to_client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
     }
-    let upstream = TcpStream::connect(target)?;
+    let mut upstream = TcpStream::connect(target)?;
     upstream.set_read_timeout(Some(GENEROUS))?;
-    to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    match forwarded {
+        Some(head) => upstream.write_all(head.as_bytes())?,
+        None => to_client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?,
+    }
     let mut from_upstream = upstream.try_clone()?;
     let back = thread::spawn(move || {
         let copied = io::copy(&mut from_upstream, &mut to_client);
@@ -111,4 +118,13 @@ fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::
     let _ = upstream.shutdown(Shutdown::Write);
     let _ = back.join();
     Ok(())
+}
+
+/// `head` with the target of its request line in origin form (`GET /path HTTP/1.1`), when it is
+/// in absolute form (`GET http://host:port/path HTTP/1.1`).
+fn origin_form(head: &str) -> Option<String> {
+    let (method, rest) = head.split_once(' ')?;
+    let after_scheme = rest.strip_prefix("http://")?;
+    let path = &after_scheme[after_scheme.find('/')?..];
+    Some(format!("{method} {path}"))
 }

@@ -1,0 +1,244 @@
+//! A connection's buffers, sized to what the connection carries.
+//!
+//! ureq's `LazyBuffers` fills both buffers with zeros at their full size on the first request:
+//! 96 KiB in and 64 KiB out per connection, every page touched. With many hosts that is most of
+//! the memory (128 idle connections hold 20 MiB) and, on a new connection, 40 page faults
+//! (`BENCHMARKS.md`, "Many hosts"). Here the input buffer starts at [`INITIAL_INPUT`] and
+//! doubles, up to the configured size, whenever a read fills it: small responses never need
+//! more, a large body or head grows it within a few reads. The output buffer is allocated at its
+//! full size (ureq needs the longest request line to fit in it) but zeroed by the allocator,
+//! which leaves fresh pages untouched until the request head is written into them.
+//!
+//! When a connection closes, its buffers go to a few spares kept for the next connections
+//! ([`SPARES`] of each size, process-wide): zeroing 64 KiB for every new connection was half the
+//! instructions of a request that needs one (`BENCHMARKS.md`, "Many hosts"). A spare holds
+//! whatever its last connection left in it; ureq reads only what it has written.
+
+use std::sync::Mutex;
+
+use ureq::unversioned::transport::Buffers;
+
+/// Spare buffers kept of each kind: a burst of new connections takes them, a burst of closing
+/// ones refills them, and they never hold more than `SPARES` x (16 + 64) KiB.
+const SPARES: usize = 16;
+
+/// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of their size.
+static SPARE_INPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARE_OUTPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A spare of `size` bytes from `spares`, or a new one.
+fn take_spare(spares: &Mutex<Vec<Vec<u8>>>, size: usize) -> Vec<u8> {
+    let spare = spares
+        .lock()
+        .ok()
+        .and_then(|mut spares| spares.pop())
+        .filter(|spare| spare.len() == size);
+    // `vec![0; n]` asks the allocator for zeroed memory: fresh pages stay untouched.
+    spare.unwrap_or_else(|| vec![0; size])
+}
+
+/// Keeps `buffer` as a spare if there is room; else it is freed.
+fn give_spare(spares: &Mutex<Vec<Vec<u8>>>, buffer: Vec<u8>) {
+    if buffer.is_empty() {
+        return;
+    }
+    if let Ok(mut spares) = spares.lock() {
+        if spares.len() < SPARES {
+            spares.push(buffer);
+        }
+    }
+}
+
+/// The input buffer's first size: a small response, head and body, in one read.
+pub(super) const INITIAL_INPUT: usize = 16 * 1024;
+
+/// The scratch space ureq asks for to read a request body into (as ureq's own buffers do).
+const MIN_TMP: usize = 10 * 1024;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(super) struct SocketBuffers {
+    input: Vec<u8>,
+    filled: usize,
+    consumed: usize,
+    max_input: usize,
+    /// The last read filled all the space it was given: the next one gets more.
+    full_read: bool,
+    output: Vec<u8>,
+    output_size: usize,
+    /// The last `input_consume` consumed something (ureq's `can_use_input` rule).
+    progress: bool,
+}
+
+impl SocketBuffers {
+    /// Buffers of at most `input_size` bytes in and exactly `output_size` out, allocated when
+    /// first used.
+    pub(super) fn new(input_size: usize, output_size: usize) -> SocketBuffers {
+        SocketBuffers {
+            input: Vec::new(),
+            filled: 0,
+            consumed: 0,
+            max_input: input_size.max(1),
+            full_read: false,
+            output: Vec::new(),
+            output_size: output_size.max(1),
+            progress: false,
+        }
+    }
+
+    fn ensure_output(&mut self) {
+        if self.output.is_empty() {
+            self.output = take_spare(&SPARE_OUTPUT, self.output_size);
+        }
+    }
+
+    /// Moves the unconsumed input to the front, and makes room to read into: the first
+    /// allocation, or a larger buffer after a read that filled the last one.
+    fn make_room(&mut self, at_least: usize) {
+        if self.consumed == self.filled {
+            (self.consumed, self.filled) = (0, 0);
+        } else if self.consumed > 0 && self.filled > self.input.len() / 2 {
+            self.input.copy_within(self.consumed..self.filled, 0);
+            self.filled -= self.consumed;
+            self.consumed = 0;
+        }
+        let free = self.input.len() - self.filled;
+        let wanted = if self.input.is_empty() {
+            if self.max_input >= INITIAL_INPUT {
+                self.input = take_spare(&SPARE_INPUT, INITIAL_INPUT);
+            }
+            INITIAL_INPUT.min(self.max_input)
+        } else if self.full_read || free == 0 {
+            (self.input.len() * 2).min(self.max_input)
+        } else {
+            self.input.len()
+        };
+        let wanted = wanted.max((self.filled + at_least).min(self.max_input + at_least));
+        if wanted > self.input.len() {
+            self.input.resize(wanted, 0);
+        }
+        self.full_read = false;
+    }
+}
+
+impl Drop for SocketBuffers {
+    fn drop(&mut self) {
+        // Only buffers of the sizes new connections start with are worth keeping.
+        if self.input.len() == INITIAL_INPUT {
+            give_spare(&SPARE_INPUT, std::mem::take(&mut self.input));
+        }
+        if self.output.len() == self.output_size {
+            give_spare(&SPARE_OUTPUT, std::mem::take(&mut self.output));
+        }
+    }
+}
+
+impl Buffers for SocketBuffers {
+    fn output(&mut self) -> &mut [u8] {
+        self.ensure_output();
+        &mut self.output
+    }
+
+    fn input(&self) -> &[u8] {
+        &self.input[self.consumed..self.filled]
+    }
+
+    fn input_append_buf(&mut self) -> &mut [u8] {
+        self.make_room(0);
+        &mut self.input[self.filled..]
+    }
+
+    fn input_appended(&mut self, amount: usize) {
+        self.full_read = amount > 0 && self.filled + amount == self.input.len();
+        self.filled = (self.filled + amount).min(self.input.len());
+    }
+
+    fn input_consume(&mut self, amount: usize) {
+        self.progress = amount > 0;
+        self.consumed = (self.consumed + amount).min(self.filled);
+    }
+
+    fn tmp_and_output(&mut self) -> (&mut [u8], &mut [u8]) {
+        self.ensure_output();
+        self.make_room(MIN_TMP);
+        (&mut self.input[self.filled..], &mut self.output)
+    }
+
+    fn can_use_input(&self) -> bool {
+        self.consumed < self.filled && self.progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `n` bytes into the buffers as a socket would, as far as they take them.
+    fn read(buffers: &mut SocketBuffers, n: usize) -> usize {
+        let space = buffers.input_append_buf().len().min(n);
+        buffers.input_appended(space);
+        space
+    }
+
+    #[test]
+    fn the_input_starts_small_and_grows_while_reads_fill_it() {
+        let mut buffers = SocketBuffers::new(96 * 1024, 64 * 1024);
+        assert_eq!(read(&mut buffers, 1000), 1000);
+        assert_eq!(buffers.input.len(), INITIAL_INPUT);
+        buffers.input_consume(1000);
+        // A large body: each read fills the buffer, so the next one gets twice the room.
+        let mut sizes = Vec::new();
+        for _ in 0..5 {
+            let n = read(&mut buffers, usize::MAX);
+            sizes.push(n);
+            buffers.input_consume(n);
+        }
+        assert_eq!(
+            sizes,
+            [16 * 1024, 32 * 1024, 64 * 1024, 96 * 1024, 96 * 1024]
+        );
+    }
+
+    #[test]
+    fn unconsumed_input_is_kept_across_growth() {
+        let mut buffers = SocketBuffers::new(64 * 1024, 1024);
+        let space = buffers.input_append_buf();
+        space[..4].copy_from_slice(b"HTTP");
+        let len = space.len();
+        buffers.input_appended(len);
+        // A head that does not fit yet: nothing consumed, and the buffer grows for the rest.
+        assert!(buffers.input_append_buf().len() >= INITIAL_INPUT);
+        assert_eq!(&buffers.input()[..4], b"HTTP");
+        assert_eq!(buffers.input().len(), INITIAL_INPUT);
+        assert!(!buffers.can_use_input());
+        buffers.input_consume(4);
+        assert!(buffers.can_use_input());
+    }
+
+    #[test]
+    fn a_closed_connections_buffers_are_the_next_ones() {
+        let mut first = SocketBuffers::new(96 * 1024, 4096);
+        read(&mut first, 10);
+        first.output()[0] = b'G';
+        drop(first);
+        let mut next = SocketBuffers::new(96 * 1024, 4096);
+        // Whatever is left in a spare is never shown: the input starts empty.
+        assert!(next.input().is_empty());
+        assert_eq!(next.input_append_buf().len(), INITIAL_INPUT);
+        assert_eq!(next.output().len(), 4096);
+    }
+
+    #[test]
+    fn the_input_never_grows_past_its_size() {
+        let mut buffers = SocketBuffers::new(20 * 1024, 1024);
+        for _ in 0..4 {
+            read(&mut buffers, usize::MAX);
+        }
+        assert_eq!(buffers.input().len(), 20 * 1024);
+        assert!(
+            buffers.input_append_buf().is_empty(),
+            "full: ureq reports it"
+        );
+        assert_eq!(buffers.output().len(), 1024);
+    }
+}
