@@ -1,4 +1,4 @@
-//! Proxies against a real one (issue 10, item 6): tinyproxy, started here on a free port of
+//! Proxies against a real one: tinyproxy, started here on a free port of
 //! 127.0.0.1 with a configuration this file writes, relaying to the loopback server. tinyproxy
 //! logs each request line it gets, which shows how fetchall sent it: `http://` URLs whole, in
 //! absolute form, `https://` ones as `CONNECT`, with the credentials of the proxy URL checked by

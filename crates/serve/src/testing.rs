@@ -128,7 +128,7 @@ pub fn server() -> crate::Server {
 /// Fails the test, saying what to install, unless `program` runs with `version_arg` and exits
 /// with success. For the tests marked `#[ignore = "needs python3"]` (or tmux, or GNU time):
 /// plain `cargo test` skips them visibly, `.ci/run` installs the tool and runs them with
-/// `--include-ignored`, and a run that asks for them without the tool fails instead of passing.
+/// `--ignored`, and a run that asks for them without the tool fails instead of passing.
 ///
 /// # Panics
 ///
