@@ -708,13 +708,16 @@ impl Transport for TlsTransport {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        // A request goes out on this connection: its answer comes with these facts.
-        USED.with(|used| *used.borrow_mut() = self.info.clone());
         self.stream.get_mut().set_timeout(timeout);
         let output = &self.buffers.output()[..amount];
         self.stream
             .write_all(output)
-            .map_err(|e| tls_error(e, &self.host, false))
+            .map_err(|e| tls_error(e, &self.host, false))?;
+        // A request went out on this connection: its answer comes with these facts. Recorded
+        // after the write, because through an https:// proxy this connection's records go out
+        // through the proxy's TLS connection, whose own write would otherwise have the last word.
+        USED.with(|used| *used.borrow_mut() = self.info.clone());
+        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {

@@ -389,10 +389,12 @@ fn many_https_urls_on_many_workers_each_carry_their_own_servers_certificate() {
 fn https_through_an_https_proxy_is_tls_inside_tls() {
     let (pki, server) = (Pki::new(), server());
     let ca = pki.ca_file();
-    let origin = front(&server, &pki.ca.leaf(&LOCALHOST));
+    // The two certificates differ in their days left, so the JSON line shows whose it carries.
+    let origin = front(&server, &pki.ca.leaf_expiring_in(&LOCALHOST, 40));
     // An https:// proxy: TLS to the proxy, and inside it a CONNECT tunnel to the origin.
     let tunnel = TunnelProxy::start(origin.addr());
-    let proxy = TlsFront::start(tunnel.addr(), &pki.ca.leaf(&LOCALHOST)).expect("proxy front");
+    let proxy = TlsFront::start(tunnel.addr(), &pki.ca.leaf_expiring_in(&LOCALHOST, 80))
+        .expect("proxy front");
     let proxy_url = proxy.url_for("localhost", "");
     let url = origin.url_for("localhost", "/bytes/9");
     let run = fetchall(
@@ -403,6 +405,8 @@ fn https_through_an_https_proxy_is_tls_inside_tls() {
     let v = json(&run);
     assert_eq!(v["ok"], true, "{v} {}", run.stderr);
     assert_eq!(v["bytes"], 9);
+    // The site's certificate, not the proxy's: what --cert-expiry must check.
+    assert_eq!(v["cert_days_left"], 40, "{v}");
     assert!(
         tunnel.received()[0].starts_with("CONNECT "),
         "the proxy was asked for a tunnel"
