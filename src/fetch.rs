@@ -67,21 +67,26 @@
 //! `options.rs` (what a caller sets and gets back), `fetcher.rs` (the retry loop),
 //! `exchange.rs` (one attempt: its requests and redirects), `urls.rs` (which URLs are fetched,
 //! where a redirect leads), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
-//! `Retry-After`), `error.rs` and `classify.rs` (what went wrong and its wording), then the layers
-//! under ureq: `clients.rs`, `transport.rs`, `forward.rs`, `tls.rs` (trust, certificates and
-//! TLS's wording), `socket.rs`, `eyeballs.rs`, `resolver.rs` and `targets.rs`.
+//! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs`
+//! and `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
+//! learns besides the byte count), then the layers under ureq: `clients.rs`, `transport.rs`,
+//! `forward.rs`, `tls.rs` (trust, certificates and TLS's wording), `socket.rs`, `eyeballs.rs`,
+//! `resolver.rs` and `targets.rs`.
 
 use std::time::Duration;
 
 mod accept;
 mod buffers;
+mod checks;
 mod classify;
 mod clients;
 mod error;
 mod exchange;
 mod eyeballs;
+mod facts;
 mod fetcher;
 mod forward;
+mod kind;
 mod options;
 mod proxy;
 mod redact;
@@ -94,8 +99,13 @@ mod transport;
 mod urls;
 
 pub use accept::{ParseStatusRangesError, StatusRanges};
+pub use checks::{
+    CheckFailure, Checks, DEFAULT_SCAN_LIMIT, HeaderCheck, Pattern, PatternError, REGEX_OVERLAP,
+};
 pub use error::{FetchError, Phase};
+pub use facts::{Facts, Transfer};
 pub use fetcher::{Fetcher, load_url};
+pub use kind::ErrorKind;
 pub use options::{FetchOptions, Method, Page};
 pub use proxy::Proxies;
 pub use redact::redact_password;

@@ -5,12 +5,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::TlsInfo;
 use super::classify::{
     SocketFailure, detail_message, errno_message, lookup_message, one_line, reason, server_text,
     socket_failure,
 };
 use super::tls::TlsFailed;
+use super::{CheckFailure, TlsInfo};
 #[cfg(doc)]
 use super::{FetchOptions, Fetcher, Page};
 use crate::repr::repr;
@@ -139,6 +139,16 @@ pub enum FetchError {
         var: &'static str,
         /// Its value.
         value: String,
+    },
+    /// The page failed a content check of [`FetchOptions::checks`]:
+    /// `expected text not found: 'Welcome'`.
+    Check(CheckFailure),
+    /// The page was fetched, but took longer than [`FetchOptions::slow`]: `slow: 2.31s > 2.00s`.
+    Slow {
+        /// How long it took ([`Page::elapsed`]).
+        elapsed: Duration,
+        /// The limit.
+        limit: Duration,
     },
     /// The `https` server's certificate expires within [`FetchOptions::cert_expiry_days`]:
     /// `certificate expires in 5 days (2026-12-06)`, or `certificate expired 3 days ago
@@ -368,6 +378,13 @@ impl fmt::Display for FetchError {
                 "unusable proxy in {var}: {} (a proxy is http://, https://, socks4://, socks4a://, \
                  socks5:// or socks5h://)",
                 repr(value)
+            ),
+            FetchError::Check(failure) => fmt::Display::fmt(failure, f),
+            FetchError::Slow { elapsed, limit } => write!(
+                f,
+                "slow: {:.2}s > {:.2}s",
+                elapsed.as_secs_f64(),
+                limit.as_secs_f64()
             ),
             FetchError::CertificateExpires { info, days_left } => {
                 let date = info.not_after_date();

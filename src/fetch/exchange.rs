@@ -4,16 +4,19 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
-use ureq::http::header::{ACCEPT_ENCODING, LOCATION, USER_AGENT};
-use ureq::http::{HeaderMap, HeaderValue, Response, Uri};
+use ureq::http::header::{ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, USER_AGENT};
+use ureq::http::{HeaderMap, HeaderValue, Response, Uri, Version};
 use ureq::{Agent, Body, Proxy};
 
-use super::classify::{Stage, classify};
+use super::checks::BodyChecks;
+use super::classify::{Stage, classify, one_line};
 use super::retry::retry_after;
 use super::tls;
 use super::transport::is_stale;
 use super::urls::{Refused, resolve_location};
-use super::{FetchError, FetchOptions, Method, Page, StatusRanges, TlsInfo, redact_password};
+use super::{
+    Checks, Facts, FetchError, FetchOptions, Method, Page, StatusRanges, TlsInfo, redact_password,
+};
 
 /// Error bodies up to this size are read and discarded so the connection can be reused.
 const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -28,6 +31,7 @@ pub(super) struct Exchange {
     max_redirects: u32,
     headers: HeaderMap,
     accept: StatusRanges,
+    checks: Checks,
     cert_expiry_days: Option<u32>,
 }
 
@@ -117,6 +121,7 @@ impl Exchange {
             max_redirects: options.max_redirects,
             headers,
             accept: options.accept.clone(),
+            checks: options.checks.clone(),
             cert_expiry_days: options.cert_expiry_days,
         }
     }
@@ -127,8 +132,14 @@ impl Exchange {
     /// try a `file:` URL.
     ///
     /// The method stays what it was on every redirect: `GET` and `HEAD` are what Python's
-    /// `urllib` and curl keep on a 301, 302, 303, 307 or 308 alike.
-    pub(super) fn follow(&self, agent: &Agent, attempt: &Attempt<'_>) -> Result<Page, Failed> {
+    /// `urllib` and curl keep on a 301, 302, 303, 307 or 308 alike. Each response's facts go to
+    /// `facts`, so that the last one's are left.
+    pub(super) fn follow(
+        &self,
+        agent: &Agent,
+        attempt: &Attempt<'_>,
+        facts: &mut Facts,
+    ) -> Result<Page, Failed> {
         let mut hop = Hop {
             uri: attempt.uri.clone(),
             config: attempt.config,
@@ -136,6 +147,7 @@ impl Exchange {
         let mut followed = 0;
         loop {
             let response = self.send(agent, attempt, &hop)?;
+            read_facts(&response, &hop.uri, followed, facts);
             let Some(location) = self.location(&response) else {
                 return self.read_page(response, attempt, &hop.uri);
             };
@@ -244,18 +256,39 @@ impl Exchange {
             });
         }
 
+        if let Err(failure) = self.checks.check_headers(response.headers()) {
+            drain(response);
+            return Err(Failed {
+                tls: tls.map(Box::new),
+                ..Failed::at_once(FetchError::Check(failure))
+            });
+        }
+
         let final_url = (uri != attempt.uri).then(|| uri.to_string());
         let expected = response.body().content_length();
         let mut body = response.into_body().into_reader();
-        match count_body(&mut body, expected) {
-            (bytes, Ok(())) => Ok(Page {
-                status: code,
-                bytes,
-                final_url,
-                elapsed: attempt.started.elapsed(),
-                attempts: 1,
-                tls,
-            }),
+        let mut checks = self.checks.body();
+        match count_body(&mut body, expected, checks.as_mut()) {
+            (bytes, Ok(())) => {
+                let verdict = checks.map_or(Ok(()), |mut checks| {
+                    checks.finish();
+                    checks.verdict()
+                });
+                match verdict {
+                    Ok(()) => Ok(Page {
+                        status: code,
+                        bytes,
+                        final_url,
+                        elapsed: attempt.started.elapsed(),
+                        attempts: 1,
+                        tls,
+                    }),
+                    Err(failure) => Err(Failed {
+                        tls: tls.map(Box::new),
+                        ..Failed::at_once(FetchError::Check(failure))
+                    }),
+                }
+            }
             (bytes, Err(e)) => {
                 let stage = Stage::Body { bytes, expected };
                 let elapsed = attempt.started.elapsed();
@@ -266,6 +299,26 @@ impl Exchange {
             }
         }
     }
+}
+
+/// What a response from `uri`, after `redirects` redirects, says about itself: where it came
+/// from (a password in it replaced by `***`), in which version of HTTP and with which content
+/// type.
+fn read_facts(response: &Response<Body>, uri: &Uri, redirects: u32, facts: &mut Facts) {
+    facts.final_url = Some(redact_password(&uri.to_string()).into_owned());
+    facts.redirects = redirects;
+    facts.content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|value| one_line(&String::from_utf8_lossy(value.as_bytes())));
+    facts.http_version = match response.version() {
+        Version::HTTP_09 => Some("HTTP/0.9"),
+        Version::HTTP_10 => Some("HTTP/1.0"),
+        Version::HTTP_11 => Some("HTTP/1.1"),
+        Version::HTTP_2 => Some("HTTP/2"),
+        Version::HTTP_3 => Some("HTTP/3"),
+        _ => None,
+    };
 }
 
 /// Reads a small body to its end, which lets the connection go back to the pool; a failure here
@@ -282,12 +335,16 @@ fn drain(response: Response<Body>) {
 }
 
 /// Reads `body` to its end and counts it, keeping none of it: a body of any size costs one
-/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs). Returns the count
-/// even when reading fails half way.
+/// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs), and the window of
+/// the `checks`, which are fed each read. Returns the count even when reading fails half way.
 ///
 /// Not `io::copy`: its 8 KiB buffer makes sixteen calls through ureq's body reader for each
 /// 128 KiB ureq reads from the socket, and each call has its bookkeeping.
-fn count_body(body: &mut impl Read, expected: Option<u64>) -> (u64, io::Result<()>) {
+fn count_body(
+    body: &mut impl Read,
+    expected: Option<u64>,
+    mut checks: Option<&mut BodyChecks<'_>>,
+) -> (u64, io::Result<()>) {
     let size = expected.map_or(READ_BUFFER, |n| {
         usize::try_from(n).map_or(READ_BUFFER, |n| n.clamp(1, READ_BUFFER))
     });
@@ -296,7 +353,12 @@ fn count_body(body: &mut impl Read, expected: Option<u64>) -> (u64, io::Result<(
     loop {
         match body.read(&mut buf) {
             Ok(0) => return (bytes, Ok(())),
-            Ok(n) => bytes += n as u64,
+            Ok(n) => {
+                bytes += n as u64;
+                if let Some(checks) = checks.as_deref_mut() {
+                    checks.feed(&buf[..n]);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return (bytes, Err(e)),
         }

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::clients::Clients;
 use super::exchange::{Attempt, Config, Exchange, Failed};
+use super::facts;
 use super::retry::Jitter;
 use super::urls::parse_url;
-use super::{FetchError, FetchOptions, Page, Proxies, TlsInfo};
+use super::{Facts, FetchError, FetchOptions, Page, Proxies, TlsInfo, Transfer};
 
 /// Fetches URLs with one shared connection pool. Cheap to clone: clones share the pool.
 ///
@@ -27,6 +28,7 @@ pub struct Fetcher {
     clients: Arc<Clients>,
     timeout: Duration,
     retries: u32,
+    slow: Option<Duration>,
     shared: Arc<Shared>,
 }
 
@@ -55,6 +57,7 @@ impl Fetcher {
             clients: Arc::new(clients),
             timeout: options.timeout,
             retries: options.retries,
+            slow: options.slow,
             shared: Arc::new(Shared {
                 exchange: Exchange::new(&options),
                 proxies: options.proxies,
@@ -89,13 +92,14 @@ impl Fetcher {
     /// # Ok::<(), fetchall::fetch::FetchError>(())
     /// ```
     pub fn load_url(&self, url: &str) -> Result<Page, FetchError> {
-        self.load_url_with_tls(url).0
+        self.fetch(url).result
     }
 
     /// [`Fetcher::load_url`], and for a failure after a TLS handshake, that connection's TLS
     /// facts: an `https` URL answered with `HTTP Error 404`, cut short in its body, or failing
     /// [`FetchOptions::cert_expiry_days`] still tells what its certificate says. A page has its
-    /// own, in [`Page::tls`]; the second value is then `None`.
+    /// own, in [`Page::tls`]; the second value is then `None`. The same as
+    /// [`Fetcher::fetch`]'s [`Transfer::result`] and [`Transfer::tls`].
     ///
     /// The facts are those of the last attempt's final response; a failure with no response
     /// (a refused connection, a failed handshake, a timeout) has none.
@@ -111,15 +115,46 @@ impl Fetcher {
     /// }
     /// ```
     pub fn load_url_with_tls(&self, url: &str) -> (Result<Page, FetchError>, Option<TlsInfo>) {
-        match self.fetch(url) {
-            Ok(page) => (Ok(page), None),
-            Err(failed) => (Err(failed.error), failed.tls.map(|tls| *tls)),
+        let transfer = self.fetch(url);
+        (transfer.result, transfer.tls)
+    }
+
+    /// [`Fetcher::load_url`], and the [`Facts`] learnt on the way, whether it succeeded or not:
+    /// the final URL, the redirects, the content type, the HTTP version, the remote address
+    /// and the time of each phase of the final request; and for a failure after a TLS
+    /// handshake, that connection's TLS facts (see [`Fetcher::load_url_with_tls`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use fetchall::fetch::Fetcher;
+    ///
+    /// let transfer = Fetcher::default().fetch("http://example.com/");
+    /// if let Some(addr) = transfer.facts.remote_addr {
+    ///     println!("from {addr}, first byte after {:?}", transfer.facts.ttfb);
+    /// }
+    /// let page = transfer.result?;
+    /// # Ok::<(), fetchall::fetch::FetchError>(())
+    /// ```
+    pub fn fetch(&self, url: &str) -> Transfer {
+        let mut facts = Facts::default();
+        match self.fetch_into(url, &mut facts) {
+            Ok(page) => Transfer {
+                result: Ok(page),
+                facts,
+                tls: None,
+            },
+            Err(failed) => Transfer {
+                result: Err(failed.error),
+                facts,
+                tls: failed.tls.map(|tls| *tls),
+            },
         }
     }
 
-    /// The retry loop of [`Fetcher::load_url`], ending in a page or the last attempt's failure
-    /// (its error already counting the attempts).
-    fn fetch(&self, url: &str) -> Result<Page, Failed> {
+    /// The retry loop of [`Fetcher::fetch`], ending in a page or the last attempt's failure
+    /// (its error already counting the attempts); `facts` ends up with the last attempt's.
+    fn fetch_into(&self, url: &str, facts: &mut Facts) -> Result<Page, Failed> {
         let started = Instant::now();
         let uri = parse_url(url).map_err(Failed::at_once)?;
         let proxy = self.shared.proxies.select(&uri).map_err(Failed::at_once)?;
@@ -140,10 +175,24 @@ impl Fetcher {
                 started,
                 config,
             };
-            let failed = match self.attempt(&attempt) {
+            let (result, attempt_facts) = self.attempt(&attempt);
+            *facts = attempt_facts;
+            let failed = match result {
                 Ok(page) => {
                     let attempts = retries + 1;
-                    return Ok(Page { attempts, ..page });
+                    return match self.slow {
+                        Some(limit) if page.elapsed > limit => Err(Failed {
+                            tls: page.tls.map(Box::new),
+                            ..Failed::at_once(
+                                FetchError::Slow {
+                                    elapsed: page.elapsed,
+                                    limit,
+                                }
+                                .after(attempts),
+                            )
+                        }),
+                        _ => Ok(Page { attempts, ..page }),
+                    };
                 }
                 Err(failed) => failed,
             };
@@ -185,13 +234,27 @@ impl Fetcher {
     }
 
     /// One request with what is left of the deadline, and the redirects it leads to, on an
-    /// agent borrowed for them.
-    fn attempt(&self, attempt: &Attempt<'_>) -> Result<Page, Failed> {
+    /// agent borrowed for them; and what it learnt.
+    fn attempt(&self, attempt: &Attempt<'_>) -> (Result<Page, Failed>, Facts) {
         let agent = self.clients.take(attempt.uri);
-        let result = self.shared.exchange.follow(&agent, attempt);
+        facts::reset();
+        let mut response_facts = Facts::default();
+        let result = self
+            .shared
+            .exchange
+            .follow(&agent, attempt, &mut response_facts);
         // The response is read or dropped by now, so its connection is back in the agent's pool.
         self.clients.give_back(attempt.uri, agent);
-        result
+        let measured = facts::take();
+        let facts = Facts {
+            remote_addr: measured.remote_addr,
+            dns: measured.dns,
+            connect: measured.connect,
+            tls: measured.tls,
+            ttfb: measured.ttfb,
+            ..response_facts
+        };
+        (result, facts)
     }
 }
 

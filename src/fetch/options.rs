@@ -5,8 +5,8 @@ use std::time::Duration;
 use ureq::http::{HeaderMap, HeaderValue};
 
 use super::{
-    ClientIdentity, ConnectTo, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Proxies,
-    Resolve, StatusRanges, TlsInfo, Trust,
+    Checks, ClientIdentity, ConnectTo, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
+    Proxies, Resolve, StatusRanges, TlsInfo, Trust,
 };
 #[cfg(doc)]
 use super::{FetchError, Fetcher, RETRY_BASE_DELAY, RETRY_MAX_DELAY};
@@ -109,6 +109,14 @@ pub struct FetchOptions {
     /// Idle keep-alive connections kept per host. Set it to at least the number of worker threads,
     /// or workers that share one host will reconnect. Default 32.
     pub max_idle_connections_per_host: usize,
+    /// What each page must say: texts and patterns its body must or must not contain, and
+    /// headers it must have, checked as the body streams past (see [`Checks`]). A page that
+    /// fails a check fails with [`FetchError::Check`]. Default: no checks.
+    pub checks: Checks,
+    /// The longest a page may take, [`Page::elapsed`] (retries included): a page that takes
+    /// longer fails with [`FetchError::Slow`] once it is fetched. [`FetchOptions::timeout`]
+    /// still bounds the fetch itself. Default `None`: no limit but the timeout.
+    pub slow: Option<Duration>,
 }
 
 impl Default for FetchOptions {
@@ -130,6 +138,8 @@ impl Default for FetchOptions {
             connect_to: Vec::new(),
             max_idle_connections: 128,
             max_idle_connections_per_host: 32,
+            checks: Checks::default(),
+            slow: None,
         }
     }
 }

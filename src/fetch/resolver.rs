@@ -237,6 +237,7 @@ impl Resolver for CachingResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let started = Instant::now();
         let (host, port) = host_and_port(uri)?;
         // ureq asks for a proxy's own address with the proxy's URI: `--connect-to` is for the
         // URLs, as in curl, and `--resolve` for every name.
@@ -275,6 +276,7 @@ impl Resolver for CachingResolver {
             );
             return Err(lookup_failed(Arc::new(e)));
         }
+        super::facts::looked_up(started.elapsed());
         Ok(addrs)
     }
 }

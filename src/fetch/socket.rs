@@ -49,6 +49,7 @@ impl<In: Transport> Connector<In> for SocketConnector {
         }
         let budget = details.timeout.not_zero().map(|t| *t);
         let stream = connect_any(&details.addrs, budget)?;
+        super::facts::tcp_connected(stream.peer_addr().ok());
         let config = details.config;
         if config.no_delay() {
             stream.set_nodelay(true)?;

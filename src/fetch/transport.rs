@@ -4,7 +4,9 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ureq::Timeout;
 use ureq::unversioned::transport::{
@@ -13,6 +15,7 @@ use ureq::unversioned::transport::{
 };
 
 use super::classify::{SocketFailure, socket_failure};
+use super::facts::{self, Opened};
 use super::forward::ForwardConnector;
 use super::socket::SocketConnector;
 use super::targets::Targets;
@@ -69,8 +72,13 @@ impl Connector for PhaseConnector {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<ExchangeTransport>, ureq::Error> {
+        let started = Instant::now();
+        facts::connecting();
         match self.0.connect(details, chained) {
-            Ok(transport) => Ok(transport.map(|t| ExchangeTransport::new(Box::new(t)))),
+            Ok(transport) => Ok(transport.map(|t| {
+                let opened = facts::opened(started, t.is_tls());
+                ExchangeTransport::new(Box::new(t), opened)
+            })),
             Err(ureq::Error::Timeout(_)) => Err(ureq::Error::Timeout(Timeout::Connect)),
             Err(e) => Err(tls_labelled(e, details.needs_tls())),
         }
@@ -127,15 +135,20 @@ pub(super) struct ExchangeTransport {
     awaiting: bool,
     /// `used` as it was when the awaited request went out.
     reused: bool,
+    /// What opening the connection took, until the first request on it reports it.
+    opened: Option<Opened>,
+    remote_addr: Option<SocketAddr>,
 }
 
 impl ExchangeTransport {
-    fn new(inner: Box<dyn Transport>) -> ExchangeTransport {
+    fn new(inner: Box<dyn Transport>, opened: Opened) -> ExchangeTransport {
         ExchangeTransport {
             inner,
             used: false,
             awaiting: false,
             reused: false,
+            opened: Some(opened),
+            remote_addr: opened.remote_addr,
         }
     }
 
@@ -176,6 +189,7 @@ impl Transport for ExchangeTransport {
             // The first write since input arrived: a new request.
             self.awaiting = true;
             self.reused = self.used;
+            facts::request_sent(self.opened.take(), self.remote_addr);
         }
         self.inner
             .transmit_output(amount, timeout)
@@ -185,6 +199,9 @@ impl Transport for ExchangeTransport {
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         match self.inner.await_input(timeout) {
             Ok(true) => {
+                if self.awaiting {
+                    facts::first_byte();
+                }
                 self.used = true;
                 self.awaiting = false;
                 Ok(true)

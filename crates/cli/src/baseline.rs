@@ -582,7 +582,10 @@ mod tests {
             message: format!("HTTP Error {code}: X"),
             status: Some(code),
             attempts: Some(1),
-            ..Failure::new("")
+            ..Failure::new(
+                crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                "",
+            )
         };
         outcome(url, Err(failure), 1)
     }

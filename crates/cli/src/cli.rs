@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use fetchall::fetch::{ConnectTo, FetchOptions, Method, Proxies, Resolve, StatusRanges};
+use fetchall::fetch::{
+    ConnectTo, FetchOptions, HeaderCheck, Method, Pattern, Proxies, Resolve, StatusRanges,
+};
 use fetchall::{Builder, ThreadPool};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
@@ -37,6 +39,10 @@ Examples:
                                           on port 8000: cargo run -p fetchall-serve -- 8000)
   fetchall urls.txt --format jsonl | jq 'select(.ok | not)'
                                           one JSON object per URL; show the failures
+  fetchall urls.txt --expect '</html>' --reject maintenance --slow 2
+                                          smoke-test a deploy: what each page says, how fast
+  fetchall urls.txt --format jsonl | jq 'select(.error_kind == \"timeout\") | .url'
+                                          filter on the kind of failure, not its wording
   fetchall urls.txt --report junit:results.xml --baseline last.jsonl --report jsonl:now.jsonl
                                           text on stdout, a JUnit report for CI, and what
                                           changed since the last run
@@ -341,6 +347,50 @@ pub(crate) struct Args {
     /// Start a local test server and fetch a list of its URLs: no internet needed
     #[arg(long, conflicts_with = "inputs")]
     pub(crate) demo: bool,
+
+    // Content checks and a time budget (issue 11, items 2 and 3).
+    /// The body must contain TEXT (byte for byte, case matters; repeatable), else the page
+    /// fails: expected text not found: 'TEXT'
+    ///
+    /// The body is searched as it streams, through the same fixed buffer that counts it, so a
+    /// text split between two reads is found and a body of any size costs no memory. Only the
+    /// first --scan-limit bytes are searched; a text not found in a longer body fails with
+    /// "expected text not found in the first 4 MiB: 'TEXT'".
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) expect: Vec<String>,
+
+    /// The body must contain a match of the regular expression RE (repeatable): (?i) ignores
+    /// case, (?m) makes ^ and $ match at line ends
+    ///
+    /// Any match of up to 4096 bytes is found, wherever the reads split the body. ^ and $
+    /// (without (?m)) mean the start and end of the body.
+    #[arg(long, value_name = "RE", value_parser = Pattern::regex)]
+    pub(crate) expect_regex: Vec<Pattern>,
+
+    /// The body must not contain TEXT (repeatable): rejected text found: 'TEXT'
+    ///
+    /// Only the first --scan-limit bytes are searched: a text further on is not seen.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reject: Vec<String>,
+
+    /// The body must not contain a match of RE (repeatable)
+    #[arg(long, value_name = "RE", value_parser = Pattern::regex)]
+    pub(crate) reject_regex: Vec<Pattern>,
+
+    /// The response must have the header NAME with a value that matches REGEX (repeatable):
+    /// header content-type: 'text/html' does not match 'json'
+    #[arg(long, value_name = "'NAME: REGEX'")]
+    pub(crate) expect_header: Vec<HeaderCheck>,
+
+    /// How much of each body the content checks search, in bytes, or with a unit: 512KiB,
+    /// 4MiB, 1GiB (K, M, G mean the same). The rest is still counted
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4MiB")]
+    pub(crate) scan_limit: u64,
+
+    /// A page that takes longer than DURATION in all (2, 2s, 500ms) fails, once fetched:
+    /// slow: 2.31s > 2.00s. --timeout still bounds the fetch
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) slow: Option<Duration>,
 }
 
 /// Which failures set the exit status (`--fail-on`).
@@ -446,7 +496,31 @@ impl Args {
         // Every worker may keep a connection to the same host alive.
         options.max_idle_connections_per_host =
             options.max_idle_connections_per_host.max(self.max_workers);
+        self.checks(&mut options);
         options
+    }
+
+    /// The content checks and the time budget (`--expect`, `--reject`, `--expect-header`,
+    /// `--scan-limit`, `--slow`). Expected texts are tried before patterns, rejected ones after.
+    fn checks(&self, options: &mut FetchOptions) {
+        let checks = &mut options.checks;
+        for text in &self.expect {
+            checks.expect(Pattern::text(text.as_str()));
+        }
+        for pattern in &self.expect_regex {
+            checks.expect(pattern.clone());
+        }
+        for text in &self.reject {
+            checks.reject(Pattern::text(text.as_str()));
+        }
+        for pattern in &self.reject_regex {
+            checks.reject(pattern.clone());
+        }
+        for header in &self.expect_header {
+            checks.expect_header(header.clone());
+        }
+        checks.set_scan_limit(self.scan_limit);
+        options.slow = self.slow;
     }
 
     /// The thread pool's builder (for the pool and rayon backends): `--max-workers` threads
@@ -513,6 +587,28 @@ fn parse_factor(s: &str) -> Result<f64, String> {
         Ok(factor) if factor >= 1.0 && factor.is_finite() => Ok(factor),
         _ => Err(format!("{s:?} is not a factor of 1 or more, such as 2")),
     }
+}
+
+/// A byte count: `4194304`, `4MiB`, `4M`, `512KiB`, `1GiB` (powers of 1024, case ignored).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{s:?} is not a size such as 4MiB, 512KiB or 1000")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 4MiB, 512KiB or 1000"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// `Name: value`, as curl's -H takes it. Whitespace around the value is dropped. Headers that
@@ -584,6 +680,83 @@ mod tests {
         ] {
             let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
             assert_ne!(err.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn content_checks_parse() {
+        let args = parse(&[
+            "-",
+            "--expect",
+            "Welcome",
+            "--expect",
+            "Hello",
+            "--expect-regex",
+            "(?i)welc.me",
+            "--reject",
+            "maintenance",
+            "--reject-regex",
+            "Trace(back)?",
+            "--expect-header",
+            "Content-Type: ^text/html",
+            "--scan-limit",
+            "512KiB",
+            "--slow",
+            "2.5",
+        ])
+        .unwrap();
+        assert_eq!(args.expect, ["Welcome", "Hello"]);
+        assert_eq!(args.expect_regex[0].as_str(), "(?i)welc.me");
+        assert_eq!(args.reject, ["maintenance"]);
+        assert_eq!(args.reject_regex[0].as_str(), "Trace(back)?");
+        assert_eq!(args.expect_header[0].name(), "content-type");
+        assert_eq!(args.expect_header[0].pattern().as_str(), "^text/html");
+        assert_eq!(args.scan_limit, 512 * 1024);
+        assert_eq!(args.slow, Some(Duration::from_millis(2500)));
+        let defaults = parse(&["-"]).unwrap();
+        assert_eq!(defaults.scan_limit, fetchall::fetch::DEFAULT_SCAN_LIMIT);
+        assert_eq!(defaults.slow, None);
+        assert!(defaults.expect.is_empty() && defaults.expect_header.is_empty());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        for (text, bytes) in [
+            ("1000", 1000),
+            ("4MiB", 4 << 20),
+            ("4m", 4 << 20),
+            ("64 KiB", 64 << 10),
+            ("1G", 1 << 30),
+            ("0", 0),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "MiB",
+            "4 parsecs",
+            "-1",
+            "1.5M",
+            "99999999999999999999G",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_checks_are_usage_errors() {
+        for bad in [
+            &["-", "--expect-regex", "(unclosed"][..],
+            &["-", "--reject-regex", "[z-a]"],
+            &["-", "--expect-header", "no colon"],
+            &["-", "--expect-header", "bad name: x"],
+            &["-", "--expect-header", "a: ("],
+            &["-", "--scan-limit", "lots"],
+            &["-", "--slow", "0"],
+            &["-", "--slow", "soon"],
+        ] {
+            let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
     }

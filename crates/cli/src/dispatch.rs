@@ -35,7 +35,7 @@ use fetchall::{Executor, TaskError, TaskHandle};
 use crate::hosts::{Admit, Expired, Hosts, MAX_HELD, Slot, Throttle, host_key};
 use crate::input::{Input, Line};
 use crate::intake::{Intake, Taken};
-use crate::output::{Failure, Outcome, Summary};
+use crate::output::{Failure, FailureKind, Outcome, Summary};
 use crate::printer::Printer;
 use crate::progress::Progress;
 use crate::rate::{Bucket, Rate};
@@ -488,7 +488,8 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
     fn expire(&mut self, expired: Expired<Taken>) {
         let Taken { seq, line, at } = expired.item;
         let message = format!("timed out (waiting for its host, {})", expired.pause);
-        let outcome = unfinished(line.shown().to_owned(), at, Failure::new(message));
+        let timeout = FailureKind::Fetch(fetchall::fetch::ErrorKind::Timeout);
+        let outcome = unfinished(line.shown().to_owned(), at, Failure::new(timeout, message));
         // Printed by the caller, which can stop the run if the write fails.
         self.expired.push((seq, outcome));
     }
@@ -543,7 +544,11 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         let outcome = match handle.join() {
             Ok(outcome) => outcome,
             Err(TaskError::Cancelled) => unfinished(url, queued, Failure::cancelled()),
-            Err(e) => unfinished(url, queued, Failure::new(e.to_string())),
+            Err(e) => unfinished(
+                url,
+                queued,
+                Failure::new(FailureKind::Panicked, e.to_string()),
+            ),
         };
         if let (Some(hosts), Some(slot)) = (self.hosts.as_mut(), slot) {
             let throttle = match &outcome.result {
@@ -583,7 +588,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             // Running, or cancelled but not yet resolved (rayon resolves a cancelled task only
             // when one of its threads reaches it).
             let failure = if handle.is_running() {
-                Failure::new("interrupted")
+                Failure::new(FailureKind::Interrupted, "interrupted")
             } else {
                 Failure::cancelled()
             };
@@ -668,6 +673,8 @@ mod tests {
                     attempts: Some(1),
                     retry_after: None,
                     never_ran: false,
+                    kind: FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                    facts: Box::default(),
                     tls: None,
                 })
             } else {
@@ -675,6 +682,7 @@ mod tests {
                     bytes: url.len() as u64,
                     status: 200,
                     attempts: 1,
+                    facts: fetchall::fetch::Facts::default(),
                     tls: None,
                 })
             }
@@ -803,6 +811,7 @@ mod tests {
                 bytes: 0,
                 status: 200,
                 attempts: 1,
+                facts: fetchall::fetch::Facts::default(),
                 tls: None,
             })
         })

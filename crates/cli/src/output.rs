@@ -5,6 +5,7 @@
 //! below against what Python prints. Only the main thread calls these and writes the result, so
 //! lines never interleave.
 
+use fetchall::fetch::{ErrorKind, Facts};
 use fetchall::repr;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub(crate) struct Fetched {
     pub(crate) status: u16,
     /// Attempts made ([`fetchall::fetch::Page::attempts`]): more than 1 after retries.
     pub(crate) attempts: u32,
+    /// The final URL, the connection, the phase times ([`fetchall::fetch::Fetcher::fetch`]).
+    pub(crate) facts: Facts,
     /// The TLS version and the server's certificate, for an `https` page.
     pub(crate) tls: Option<Certificate>,
 }
@@ -42,6 +45,7 @@ impl Fetched {
             bytes,
             status,
             attempts: 1,
+            facts: Facts::default(),
             tls: None,
         }
     }
@@ -91,6 +95,11 @@ pub(crate) struct Failure {
     /// The line's task never ran: cancelled before it started, after an interruption. Counted
     /// apart in the summary ("not run"); printed as any failure.
     pub(crate) never_ran: bool,
+    /// What sort of failure: the JSON's `error_kind`.
+    pub(crate) kind: FailureKind,
+    /// What the fetch learnt before it failed (all `None` if it never ran). Boxed: most
+    /// failures have none, and a `Result` is as large as its larger side.
+    pub(crate) facts: Box<Facts>,
     /// The certificate of the connection the failing response came on (an HTTP error status
     /// over https, a `--cert-expiry` failure). Boxed: a failure is the `Err` of every fetch, and
     /// most have none.
@@ -98,14 +107,16 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    /// A failure with no HTTP status.
-    pub(crate) fn new(message: impl Into<String>) -> Failure {
+    /// A failure with no HTTP status, of a line that was not fetched to the end.
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             status: None,
             attempts: None,
             retry_after: None,
             never_ran: false,
+            kind,
+            facts: Box::default(),
             tls: None,
         }
     }
@@ -114,7 +125,36 @@ impl Failure {
     pub(crate) fn cancelled() -> Failure {
         Failure {
             never_ran: true,
-            ..Failure::new("cancelled")
+            ..Failure::new(FailureKind::Cancelled, "cancelled")
+        }
+    }
+}
+
+/// What sort of failure a line had. [`FailureKind::as_str`] is the JSON's `error_kind`, a
+/// stable name, so that filters need not match messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The fetch failed: `dns`, `connect`, `status`, `check`, ... ([`ErrorKind::as_str`]).
+    Fetch(ErrorKind),
+    /// `cancelled`: queued, and never started because the run was interrupted.
+    Cancelled,
+    /// `interrupted`: being fetched when the run was interrupted.
+    Interrupted,
+    /// `input`: a line that is no URL to fetch (invalid UTF-8, too long).
+    Input,
+    /// `panicked`: the task panicked, which is a fetchall bug.
+    Panicked,
+}
+
+impl FailureKind {
+    /// The stable name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Fetch(kind) => kind.as_str(),
+            FailureKind::Cancelled => "cancelled",
+            FailureKind::Interrupted => "interrupted",
+            FailureKind::Input => "input",
+            FailureKind::Panicked => "panicked",
         }
     }
 }
@@ -152,13 +192,15 @@ pub(crate) fn format_json(outcome: &Outcome) -> String {
 
 /// The object [`format_json`] prints, for a caller that adds to it (`--baseline`).
 pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
-    let (ok, bytes, status, error, attempts, tls) = match &outcome.result {
+    let (ok, bytes, status, error, attempts, kind, facts, tls) = match &outcome.result {
         Ok(page) => (
             true,
             Some(page.bytes),
             Some(page.status),
             None,
             Some(page.attempts),
+            None,
+            &page.facts,
             page.tls.as_ref(),
         ),
         Err(f) => (
@@ -167,6 +209,8 @@ pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
             f.status,
             Some(f.message.as_str()),
             f.attempts,
+            Some(f.kind.as_str()),
+            &*f.facts,
             f.tls.as_deref(),
         ),
     };
@@ -177,11 +221,22 @@ pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
         "bytes": bytes,
         "status": status,
         "error": error,
+        "error_kind": kind,
         "attempts": attempts,
         "elapsed_ms": t.elapsed.map(millis),
         "queued_ms": millis(t.queued),
         "started_ms": t.started.map(millis),
         "worker": t.worker,
+        "final_url": facts.final_url,
+        // No response, no redirect count.
+        "redirects": facts.final_url.is_some().then_some(facts.redirects),
+        "content_type": facts.content_type,
+        "http_version": facts.http_version,
+        "remote_addr": facts.remote_addr.map(|a| a.to_string()),
+        "dns_ms": facts.dns.map(millis),
+        "connect_ms": facts.connect.map(millis),
+        "tls_ms": facts.tls.map(millis),
+        "ttfb_ms": facts.ttfb.map(millis),
     });
     if let (Some(cert), Some(fields)) = (tls, line.as_object_mut()) {
         fields.insert("tls_version".into(), cert.version.clone().into());
@@ -357,6 +412,7 @@ mod tests {
                 bytes,
                 status: 200,
                 attempts: 1,
+                facts: Facts::default(),
                 tls: None,
             }),
             timeline: Timeline::default(),
@@ -366,7 +422,7 @@ mod tests {
     fn failed(url: &str, message: &str) -> Outcome {
         Outcome {
             url: url.to_owned(),
-            result: Err(Failure::new(message)),
+            result: Err(Failure::new(FailureKind::Input, message)),
             timeline: Timeline::default(),
         }
     }
@@ -394,12 +450,21 @@ mod tests {
 
     #[test]
     fn json_line_has_every_field() {
+        let mut facts = Facts::default();
+        facts.final_url = Some("http://a/y".into());
+        facts.redirects = 1;
+        facts.content_type = Some("text/html".into());
+        facts.http_version = Some("HTTP/1.1");
+        facts.remote_addr = Some(([127, 0, 0, 1], 8080).into());
+        facts.connect = Some(Duration::from_micros(250));
+        facts.ttfb = Some(Duration::from_millis(3));
         let outcome = Outcome {
             url: "http://a/x".into(),
             result: Ok(Fetched {
                 bytes: 42,
                 status: 200,
                 attempts: 2,
+                facts,
                 tls: None,
             }),
             timeline: Timeline {
@@ -416,9 +481,21 @@ mod tests {
             v,
             serde_json::json!({
                 "url": "http://a/x", "ok": true, "bytes": 42, "status": 200, "error": null,
-                "attempts": 2,
+                "error_kind": null, "attempts": 2,
                 "elapsed_ms": 12.0, "queued_ms": 1.5, "started_ms": 2.25, "worker": "fetchall_3",
+                "final_url": "http://a/y", "redirects": 1, "content_type": "text/html",
+                "http_version": "HTTP/1.1", "remote_addr": "127.0.0.1:8080",
+                "dns_ms": null, "connect_ms": 0.25, "tls_ms": null, "ttfb_ms": 3.0,
             })
+        );
+        // Keys in alphabetical order, as the README shows them.
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert!(
+            line.starts_with(r#"{"attempts":2,"bytes":42,"connect_ms":0.25,"#),
+            "{line}"
         );
     }
 
@@ -431,6 +508,8 @@ mod tests {
             attempts: Some(1),
             retry_after: None,
             never_ran: false,
+            kind: FailureKind::Fetch(ErrorKind::Status),
+            facts: Box::default(),
             tls: None,
         });
         let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
@@ -442,6 +521,27 @@ mod tests {
         assert_eq!(v["attempts"], 1);
         assert_eq!(v["started_ms"], serde_json::Value::Null);
         assert_eq!(v["worker"], serde_json::Value::Null);
+        assert_eq!(v["error_kind"], "status");
+        // No response: no facts, and no redirect count either.
+        for key in ["final_url", "redirects", "remote_addr", "dns_ms", "ttfb_ms"] {
+            assert_eq!(v[key], serde_json::Value::Null, "{key}");
+        }
+    }
+
+    #[test]
+    fn the_run_s_own_failures_have_kinds_too() {
+        for (kind, name) in [
+            (FailureKind::Cancelled, "cancelled"),
+            (FailureKind::Interrupted, "interrupted"),
+            (FailureKind::Input, "input"),
+            (FailureKind::Panicked, "panicked"),
+            (FailureKind::Fetch(ErrorKind::Check), "check"),
+        ] {
+            let mut outcome = failed("x", "m");
+            outcome.result = Err(Failure::new(kind, "m"));
+            let v: serde_json::Value = serde_json::from_str(&format_json(&outcome)).unwrap();
+            assert_eq!(v["error_kind"], name);
+        }
     }
 
     fn certificate() -> Certificate {

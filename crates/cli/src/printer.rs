@@ -129,7 +129,7 @@ impl<W: Write> Printer<W> {
 mod tests {
     use super::*;
     use crate::cli::Format;
-    use crate::output::{Failure, Fetched, Timeline};
+    use crate::output::{Failure, FailureKind, Fetched, Timeline};
 
     fn outcome(url: &str, bytes: Option<u64>) -> Outcome {
         Outcome {
@@ -139,9 +139,15 @@ mod tests {
                     bytes,
                     status: 200,
                     attempts: 1,
+                    facts: fetchall::fetch::Facts::default(),
                     tls: None,
                 })
-                .ok_or_else(|| Failure::new("timed out")),
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::Fetch(fetchall::fetch::ErrorKind::Timeout),
+                        "timed out",
+                    )
+                }),
             timeline: Timeline::default(),
         }
     }

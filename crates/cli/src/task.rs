@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fetchall::fetch::{FetchOptions, Fetcher, redact_password};
 
 use crate::input::Line;
-use crate::output::{Certificate, Failure, Fetched, Outcome, Timeline};
+use crate::output::{Certificate, Failure, FailureKind, Fetched, Outcome, Timeline};
 
 /// Fetches one URL: the real one wraps [`fetchall::fetch::Fetcher`], tests pass stand-ins.
 pub(crate) type FetchFn = dyn Fn(&str) -> Result<Fetched, Failure> + Send + Sync;
@@ -19,24 +19,31 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
     let fetcher = Fetcher::new(options);
     Arc::new(move |url: &str| {
         // A failure over https still tells what the certificate says.
-        let (result, tls) = fetcher.load_url_with_tls(url);
-        result
-            .map(|page| Fetched {
+        let transfer = fetcher.fetch(url);
+        let facts = transfer.facts;
+        match transfer.result {
+            Ok(page) => Ok(Fetched {
                 bytes: page.bytes,
                 status: page.status,
                 attempts: page.attempts,
+                facts,
                 tls: page
                     .tls
                     .map(|info| Certificate::new(&info, SystemTime::now())),
-            })
-            .map_err(|e| Failure {
+            }),
+            Err(e) => Err(Failure {
                 status: e.status(),
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
                 retry_after: e.retry_after(),
                 never_ran: false,
-                tls: tls.map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
-            })
+                kind: FailureKind::Fetch(e.kind()),
+                facts: Box::new(facts),
+                tls: transfer
+                    .tls
+                    .map(|info| Box::new(Certificate::new(&info, SystemTime::now()))),
+            }),
+        }
     })
 }
 
@@ -62,7 +69,7 @@ pub(crate) fn run_line(line: Line, fetch: &FetchFn, start: Instant, queued: Dura
         }
         Line::Rejected { shown, reason } => {
             tracing::debug!(url = %redact_password(&shown), %reason, "rejected");
-            (shown, Err(Failure::new(reason)), None)
+            (shown, Err(Failure::new(FailureKind::Input, reason)), None)
         }
     };
     Outcome {

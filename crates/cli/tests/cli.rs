@@ -421,7 +421,7 @@ fn a_second_ctrl_c_quits_at_once() {
 /// # Panics
 ///
 /// When /usr/bin/time is not installed, or does not report the peak.
-fn measured(args: &[&str], stdin: &[u8]) -> (Output, u64) {
+pub(crate) fn measured(args: &[&str], stdin: &[u8]) -> (Output, u64) {
     require("/usr/bin/time", "--version");
     let out = TestCommand::program("/usr/bin/time")
         .arg("-v")

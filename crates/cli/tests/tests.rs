@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod cli_checks;
 mod cli_reports;
 mod cli_request;
 mod cli_scheduling;

@@ -258,6 +258,10 @@ impl<'a> Connection<'a> {
                 self.stale = true;
                 self.send(200, framing, OK_BODY)
             }
+            Route::Text(text) => {
+                let header = ("Content-Type", "text/plain; charset=utf-8");
+                self.send_with(200, header, framing, text)
+            }
             // A flaky route whose failure is itself flaky: the inner count is not kept.
             Route::Flaky { .. } => self.send_status(503, framing),
             Route::Other(_) => self.send(404, framing, b"404 Not Found\n"),

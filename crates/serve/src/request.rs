@@ -43,6 +43,8 @@ pub(crate) enum Route {
     },
     RetryAfter(u64),
     Stale,
+    /// `/text/TEXT`: the decoded text as the body.
+    Text(Vec<u8>),
     /// Not a built-in route: 404.
     Other(String),
 }
@@ -181,6 +183,8 @@ fn parse_route(path: &str) -> Route {
                 Route::RetryAfter(secs)
             } else if let Some(flaky) = path.strip_prefix("/flaky/").and_then(parse_flaky) {
                 flaky
+            } else if let Some(text) = path.strip_prefix("/text/") {
+                Route::Text(percent_decoded(text))
             } else {
                 Route::Other(path.to_owned())
             }
@@ -200,6 +204,30 @@ fn parse_flaky(rest: &str) -> Option<Route> {
         failures: failures.parse().ok()?,
         failure: Box::new(failure),
     })
+}
+
+/// `text` with each `%XX` turned into its byte; a `%` without two hex digits stays as it is.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        let byte = hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match byte {
+            Some(byte) if bytes[i] == b'%' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The number after `prefix` in `path`, if that is all there is.
@@ -298,6 +326,8 @@ mod tests {
             ("/stale", Route::Stale),
             ("/retry-after/7", Route::RetryAfter(7)),
             ("/retry-after/x", Route::Other("/retry-after/x".into())),
+            ("/text/Hi%20there%2", Route::Text(b"Hi there%2".to_vec())),
+            ("/text/%zz%+1%C3%A9", Route::Text("%zz%+1é".into())),
             (
                 "/flaky/a/2",
                 Route::Flaky {

@@ -93,7 +93,10 @@ mod tests {
                 message: "say \"no\", twice".into(),
                 status: Some(404),
                 attempts: Some(2),
-                ..Failure::new("")
+                ..Failure::new(
+                    crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                    "",
+                )
             }),
             timeline: Timeline::default(),
         };
@@ -103,7 +106,10 @@ mod tests {
         );
         let rejected = Outcome {
             url: " odd line".into(),
-            result: Err(Failure::new("unknown url type: ' odd line'")),
+            result: Err(Failure::new(
+                crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::InvalidUrl),
+                "unknown url type: ' odd line'",
+            )),
             timeline: Timeline::default(),
         };
         assert_eq!(

@@ -169,7 +169,10 @@ mod tests {
             message: "HTTP Error 404: Not <Found>".into(),
             status: Some(404),
             attempts: Some(1),
-            ..Failure::new("")
+            ..Failure::new(
+                crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                "",
+            )
         };
         let case = testcase(&outcome("not a url", Err(failure)), None);
         assert_eq!(

@@ -189,7 +189,10 @@ mod tests {
                 message: message.to_owned(),
                 status,
                 attempts: Some(1),
-                ..Failure::new("")
+                ..Failure::new(
+                    crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                    "",
+                )
             }),
             timeline: Timeline::default(),
         }

@@ -464,7 +464,10 @@ mod tests {
         };
         let failed = Outcome {
             url: "http://b/".into(),
-            result: Err(Failure::new("HTTP Error 500: Internal Server Error")),
+            result: Err(Failure::new(
+                crate::output::FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
+                "HTTP Error 500: Internal Server Error",
+            )),
             timeline: Timeline::default(),
         };
         vec![ok, failed]
