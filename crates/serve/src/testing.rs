@@ -83,9 +83,22 @@ impl FullBacklog {
 ///
 /// When the listener cannot be made, or its queue does not fill within 8 connections.
 pub fn full_backlog() -> FullBacklog {
+    full_backlog_at(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// A [`FullBacklog`] on `addr`, a loopback address (all of 127.0.0.0/8 is this machine's), port 0
+/// for a free one: with another loopback address than a server's and the server's port, one
+/// host name can have a hanging address and a good one.
+///
+/// # Panics
+///
+/// As [`full_backlog`], or when `addr` cannot be bound.
+pub fn full_backlog_at(addr: SocketAddr) -> FullBacklog {
+    assert!(addr.ip().is_loopback(), "{addr} is not a loopback address");
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    listener.bind(&any_port.into()).expect("bind a free port");
+    listener
+        .bind(&addr.into())
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
     listener.listen(0).expect("listen");
     let addr = listener
         .local_addr()
