@@ -129,11 +129,14 @@ fn csv_has_a_header_and_a_row_per_url() {
         .run();
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     let lines = out.lines();
-    assert_eq!(lines[0], "url,ok,status,bytes,elapsed_ms,attempts,error");
+    assert_eq!(
+        lines[0],
+        "url,ok,status,bytes,elapsed_ms,attempts,error,error_kind"
+    );
     assert!(lines[1].starts_with(&format!("{},true,200,10,", server.url("/bytes/10"))));
     assert!(
         lines[3].starts_with(&format!("{},false,404,,", server.url("/status/404")))
-            && lines[3].ends_with(",1,HTTP Error 404: Not Found"),
+            && lines[3].ends_with(",1,HTTP Error 404: Not Found,status"),
         "{}",
         lines[3]
     );
@@ -398,8 +401,8 @@ fn baseline_changes_reach_the_csv_junit_and_markdown_reports() {
         .run();
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     let csv = fs::read_to_string(csv.path()).unwrap();
-    assert!(csv.starts_with("url,ok,status,bytes,elapsed_ms,attempts,error,baseline\n"));
-    assert!(csv.contains(",1,,added\n"), "{csv}");
+    assert!(csv.starts_with("url,ok,status,bytes,elapsed_ms,attempts,error,error_kind,baseline\n"));
+    assert!(csv.contains(",1,,,added\n"), "{csv}");
     let xml = fs::read_to_string(xml.path()).unwrap();
     assert!(
         xml.contains("<system-out>baseline: added</system-out>"),

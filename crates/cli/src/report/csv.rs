@@ -9,7 +9,7 @@ use crate::output::Outcome;
 /// The header row, without its line end; with `--baseline`, a last `baseline` column holds the
 /// kinds of change (`new_failure,status`), empty when unchanged.
 pub(crate) fn header(baseline: bool) -> String {
-    let mut header = "url,ok,status,bytes,elapsed_ms,attempts,error".to_owned();
+    let mut header = "url,ok,status,bytes,elapsed_ms,attempts,error,error_kind".to_owned();
     if baseline {
         header.push_str(",baseline");
     }
@@ -18,15 +18,23 @@ pub(crate) fn header(baseline: bool) -> String {
 
 /// One URL's row, without its line end. Empty fields stand for JSON's `null`.
 pub(crate) fn row(outcome: &Outcome, change: Option<&Change>) -> String {
-    let (ok, status, bytes, attempts, error) = match &outcome.result {
+    let (ok, status, bytes, attempts, error, kind) = match &outcome.result {
         Ok(page) => (
             "true",
             Some(page.status),
             Some(page.bytes),
             Some(page.attempts),
             "",
+            "",
         ),
-        Err(f) => ("false", f.status, None, f.attempts, f.message.as_str()),
+        Err(f) => (
+            "false",
+            f.status,
+            None,
+            f.attempts,
+            f.message.as_str(),
+            f.kind.as_str(),
+        ),
     };
     let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let elapsed = outcome
@@ -42,6 +50,7 @@ pub(crate) fn row(outcome: &Outcome, change: Option<&Change>) -> String {
         elapsed,
         number(attempts.map(u64::from)),
         field(error).into_owned(),
+        kind.to_owned(),
     ]
     .join(",");
     if let Some(change) = change {
@@ -84,9 +93,9 @@ mod tests {
     fn rows_line_up_with_the_header() {
         assert_eq!(
             header(false),
-            "url,ok,status,bytes,elapsed_ms,attempts,error"
+            "url,ok,status,bytes,elapsed_ms,attempts,error,error_kind"
         );
-        assert_eq!(row(&ok(), None), "http://a/x,true,200,42,12.345,1,");
+        assert_eq!(row(&ok(), None), "http://a/x,true,200,42,12.345,1,,");
         let failed = Outcome {
             url: "http://a/?q=1,2".into(),
             result: Err(Failure {
@@ -102,7 +111,7 @@ mod tests {
         };
         assert_eq!(
             row(&failed, None),
-            "\"http://a/?q=1,2\",false,404,,,2,\"say \"\"no\"\", twice\""
+            "\"http://a/?q=1,2\",false,404,,,2,\"say \"\"no\"\", twice\",status"
         );
         let rejected = Outcome {
             url: " odd line".into(),
@@ -114,7 +123,7 @@ mod tests {
         };
         assert_eq!(
             row(&rejected, None),
-            "\" odd line\",false,,,,,unknown url type: ' odd line'"
+            "\" odd line\",false,,,,,unknown url type: ' odd line',invalid_url"
         );
     }
 
@@ -124,9 +133,9 @@ mod tests {
             size_change_pct: 20.0,
             slower_factor: 2.0,
         };
-        assert!(header(true).ends_with(",error,baseline"));
+        assert!(header(true).ends_with(",error,error_kind,baseline"));
         let added = compare(None, Record::new(true, Some(200), Some(42), None), limits);
-        assert!(row(&ok(), Some(&added)).ends_with(",1,,added"));
+        assert!(row(&ok(), Some(&added)).ends_with(",1,,,added"));
     }
 
     #[test]

@@ -56,11 +56,8 @@ pub(crate) fn testcase(outcome: &Outcome, change: Option<&Change>) -> String {
             let _ = writeln!(case, "      <skipped message=\"{message}\"/>");
         }
         Err(failure) => {
-            let kind = if failure.status.is_some() {
-                "status"
-            } else {
-                "error"
-            };
+            // The JSON line's `error_kind`: `status`, `timeout`, `connect`, `check`, ...
+            let kind = failure.kind.as_str();
             let message = escape(&failure.message);
             let _ = writeln!(
                 case,
