@@ -13,33 +13,11 @@ use std::time::SystemTime;
 use common::{GENEROUS, Server, server, within};
 use fetchall::fetch::{ClientIdentity, FetchError, FetchOptions, Fetcher, Proxies, Trust};
 use fetchall_serve::testing::require;
-use fetchall_serve::tls::{Ca, Identity, LOCALHOST, PemDir, TlsFront, self_signed};
+use fetchall_serve::tls::{Ca, Identity, LOCALHOST, Pki, TlsFront, self_signed};
 
-/// A CA for servers and one for clients, with the server CA's certificate in a file.
-struct Pki {
-    ca: Ca,
-    client_ca: Ca,
-    dir: PemDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        Pki {
-            ca: Ca::new("fetchall test CA"),
-            client_ca: Ca::new("fetchall test client CA"),
-            dir: PemDir::new().expect("temp dir"),
-        }
-    }
-
-    fn trust(&self) -> Trust {
-        Trust::from_pem(self.ca.cert_pem().as_bytes()).expect("the test CA")
-    }
-
-    fn ca_file(&self) -> std::path::PathBuf {
-        self.dir
-            .write("ca.pem", self.ca.cert_pem())
-            .expect("write ca.pem")
-    }
+/// The test PKI's server CA as the fetcher's only trust.
+fn trust(pki: &Pki) -> Trust {
+    Trust::from_pem(pki.ca.cert_pem().as_bytes()).expect("the test CA")
 }
 
 fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
@@ -51,7 +29,7 @@ fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
 }
 
 fn trusting(pki: &Pki) -> Fetcher {
-    fetcher_with(|o| o.trust = pki.trust())
+    fetcher_with(|o| o.trust = trust(pki))
 }
 
 fn front(server: &Server, identity: &Identity) -> TlsFront {
@@ -310,7 +288,7 @@ fn a_client_certificate_is_presented_when_asked_for() {
         ] {
             let identity = identity.expect("a client identity");
             let fetcher = fetcher_with(|o| {
-                o.trust = pki.trust();
+                o.trust = trust(&pki);
                 o.client_cert = Some(identity);
             });
             let page = fetcher
@@ -363,7 +341,7 @@ fn a_certificate_expiring_within_the_limit_fails_the_url() {
         let url = front.url_for("localhost", "/ok");
         let checking = |days| {
             fetcher_with(|o| {
-                o.trust = pki.trust();
+                o.trust = trust(&pki);
                 o.cert_expiry_days = Some(days);
             })
         };
@@ -393,7 +371,7 @@ fn a_certificate_expiring_within_the_limit_fails_the_url() {
 
 /// What the Python example prints for `url` (`SSL_CERT_FILE` set to `ca_file`), without the
 /// `(_ssl.c:NNNN)` suffix. Fails the test if python3 cannot be run.
-fn python_says(url: &str, ca_file: &std::path::Path) -> String {
+fn python_says(url: &str, ca_file: &str) -> String {
     let script = "import sys, urllib.request\n\
                   try:\n\
                   \x20   urllib.request.urlopen(sys.argv[1], timeout=30).read()\n\
@@ -450,7 +428,8 @@ fn every_bad_certificate_is_worded_as_python3_words_it() {
     within(GENEROUS, || {
         let (pki, server) = (Pki::new(), server());
         let ca_file = pki.ca_file();
-        let fetcher = fetcher_with(|o| o.trust = Trust::from_pem_file(&ca_file).expect("CA"));
+        let fetcher =
+            fetcher_with(|o| o.trust = Trust::from_pem_file(ca_file.as_ref()).expect("CA"));
         let good = front(&server, &pki.ca.leaf(&LOCALHOST));
         assert_eq!(
             python_says(&good.url_for("localhost", "/ok"), &ca_file),

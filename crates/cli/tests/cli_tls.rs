@@ -9,7 +9,7 @@
 use std::time::SystemTime;
 
 use fetchall_serve::testing::{refused_addr, server};
-use fetchall_serve::tls::{Ca, Identity, LOCALHOST, PemDir, TlsFront};
+use fetchall_serve::tls::{Ca, Identity, LOCALHOST, Pki, TlsFront};
 
 use crate::support::TempFile;
 use crate::support::bin::{Output, fetchall as command};
@@ -17,35 +17,6 @@ use crate::support::proxy::TunnelProxy;
 
 const VERIFY_FAILED: &str =
     "<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
-
-/// A server CA and a client CA, and a directory for their files.
-struct Pki {
-    ca: Ca,
-    client_ca: Ca,
-    dir: PemDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        Pki {
-            ca: Ca::new("fetchall test CA"),
-            client_ca: Ca::new("fetchall test client CA"),
-            dir: PemDir::new().expect("temp dir"),
-        }
-    }
-
-    /// The server CA's certificate as a file.
-    fn ca_file(&self) -> String {
-        let path = self.dir.write("ca.pem", self.ca.cert_pem()).expect("write");
-        path.to_str().expect("UTF-8 path").to_owned()
-    }
-
-    /// A file holding `text`, named `name`.
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.write(name, text).expect("write");
-        path.to_str().expect("UTF-8 path").to_owned()
-    }
-}
 
 /// Runs `fetchall FILE ARGS`, FILE listing `url` alone, with `env` (and `PATH`) only.
 fn fetchall(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -332,6 +332,69 @@ impl PemDir {
     }
 }
 
+/// What a TLS test needs: a CA for servers, one for clients, and a directory for their files.
+///
+/// # Examples
+///
+/// ```
+/// use fetchall_serve::tls::Pki;
+///
+/// let pki = Pki::new();
+/// let ca = pki.ca_file();
+/// assert!(std::fs::read_to_string(&ca)?.starts_with("-----BEGIN CERTIFICATE-----"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Pki {
+    /// The CA that signs the servers' certificates.
+    pub ca: Ca,
+    /// The CA that signs the clients' certificates.
+    pub client_ca: Ca,
+    /// Where [`Pki::ca_file`] and [`Pki::file`] write.
+    pub dir: PemDir,
+}
+
+impl Pki {
+    /// Two new CAs and an empty directory.
+    ///
+    /// # Panics
+    ///
+    /// When the directory cannot be made.
+    pub fn new() -> Pki {
+        Pki {
+            ca: Ca::new("fetchall test CA"),
+            client_ca: Ca::new("fetchall test client CA"),
+            dir: PemDir::new().expect("a temporary directory"),
+        }
+    }
+
+    /// The server CA's certificate as a file: its path as text, for environment variables and
+    /// command lines.
+    ///
+    /// # Panics
+    ///
+    /// As [`Pki::file`].
+    pub fn ca_file(&self) -> String {
+        self.file("ca.pem", self.ca.cert_pem())
+    }
+
+    /// A file named `name` holding `text`: its path as text.
+    ///
+    /// # Panics
+    ///
+    /// When the file cannot be written, or its path is not UTF-8.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.write(name, text).expect("write a file");
+        path.to_str().expect("a UTF-8 path").to_owned()
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Pki {
+        Pki::new()
+    }
+}
+
 impl Drop for PemDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.path);
