@@ -9,8 +9,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{GENEROUS, fetcher, python3, refused_addr, server, within};
-use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Method, Page, Phase, Proxies};
+use common::{GENEROUS, fetcher, fetcher_with, python3, refused_addr, server, within};
+use fetchall::fetch::{FetchError, Fetcher, Method, Page, Phase, Proxies};
 use fetchall_serve::{OK_BODY, TRUNCATE_LENGTH, TRUNCATE_SENT};
 use ureq::http::HeaderValue;
 
@@ -392,15 +392,6 @@ fn fetchers_pages_errors_and_servers_cross_threads() {
 
 // Retries, status rules, request options and proxies. These fetchers
 // ignore the environment's proxy variables: `Proxies::none()` unless a test sets its own.
-
-/// A fetcher with `change` applied to otherwise default options, and no proxy.
-fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
-    let mut options = FetchOptions::default();
-    options.proxies = Proxies::none();
-    options.timeout = GENEROUS;
-    change(&mut options);
-    Fetcher::new(options)
-}
 
 /// Fetches `url` with `retries` within `timeout`, on a helper thread so a hang fails the test,
 /// and returns the result and how long it took.

@@ -14,18 +14,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{GENEROUS, refused_addr, server, within};
-use fetchall::fetch::{FetchError, FetchOptions, Fetcher, Proxies};
+use common::{GENEROUS, fetcher_with, refused_addr, server, within};
+use fetchall::fetch::{FetchError, Fetcher, Proxies};
 use fetchall_serve::testing::{full_backlog, full_backlog_at};
-
-/// A fetcher with no proxy unless `change` sets one, and the changes of `change`.
-fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
-    let mut options = FetchOptions::default();
-    options.timeout = GENEROUS;
-    options.proxies = Proxies::none();
-    change(&mut options);
-    Fetcher::new(options)
-}
 
 /// `--resolve` and `--connect-to` entries, parsed.
 fn entries<T: std::str::FromStr>(texts: &[String]) -> Vec<T>

@@ -10,22 +10,14 @@ use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
-use common::{GENEROUS, Server, server, within};
-use fetchall::fetch::{ClientIdentity, FetchError, FetchOptions, Fetcher, Proxies, Trust};
+use common::{GENEROUS, Server, fetcher_with, server, within};
+use fetchall::fetch::{ClientIdentity, FetchError, Fetcher, Trust};
 use fetchall_serve::testing::require;
 use fetchall_serve::tls::{Ca, Identity, LOCALHOST, Pki, TlsFront, self_signed};
 
 /// The test PKI's server CA as the fetcher's only trust.
 fn trust(pki: &Pki) -> Trust {
     Trust::from_pem(pki.ca.cert_pem().as_bytes()).expect("the test CA")
-}
-
-fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
-    let mut options = FetchOptions::default();
-    options.timeout = GENEROUS;
-    options.proxies = Proxies::none();
-    change(&mut options);
-    Fetcher::new(options)
 }
 
 fn trusting(pki: &Pki) -> Fetcher {

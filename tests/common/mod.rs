@@ -15,10 +15,16 @@ pub(crate) use fetchall_serve::testing::{
 
 /// A fetcher whose deadline per URL is `timeout`.
 pub(crate) fn fetcher(timeout: Duration) -> Fetcher {
+    fetcher_with(|options| options.timeout = timeout)
+}
+
+/// A fetcher with a generous deadline and no proxy, then what `change` sets.
+pub(crate) fn fetcher_with(change: impl FnOnce(&mut FetchOptions)) -> Fetcher {
     let mut options = FetchOptions::default();
-    options.timeout = timeout;
+    options.timeout = GENEROUS;
     // Loopback only, whatever proxy the developer's environment names.
     options.proxies = Proxies::none();
+    change(&mut options);
     Fetcher::new(options)
 }
 
