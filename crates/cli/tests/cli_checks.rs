@@ -6,11 +6,16 @@ use fetchall_serve::testing::{refused_addr, server};
 
 use crate::cli::measured;
 use crate::support::bin::{Output, fetchall};
+use crate::support::text;
 
 /// Runs `fetchall - ARGS -q` with `urls` on stdin.
 fn run(urls: &[String], args: &[&str]) -> Output {
-    let input: String = urls.iter().map(|u| format!("{u}\n")).collect();
-    fetchall().arg("-").arg("-q").args(args).stdin(input).run()
+    fetchall()
+        .arg("-")
+        .arg("-q")
+        .args(args)
+        .stdin(text(urls))
+        .run()
 }
 
 /// The text line for a failure.

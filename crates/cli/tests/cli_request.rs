@@ -7,9 +7,9 @@
 use fetchall_serve::OK_BODY;
 use fetchall_serve::testing::server;
 
-use crate::support::TempFile;
 use crate::support::bin::{Output, fetchall as command};
 use crate::support::proxy::TunnelProxy;
+use crate::support::{TempFile, exception, json, page};
 
 /// Runs `fetchall FILE ARGS`, FILE listing `url` alone, with the environment variables `env`
 /// (and `PATH`) only.
@@ -21,21 +21,6 @@ fn fetchall_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// [`fetchall_env`] with no environment variable but `PATH`.
 fn fetchall(url: &str, args: &[&str]) -> Output {
     fetchall_env(url, args, &[])
-}
-
-/// The Python example's success line.
-fn page(url: &str, bytes: usize) -> String {
-    format!("'{url}' page is {bytes} bytes\n")
-}
-
-/// The Python example's failure line.
-fn exception(url: &str, message: &str) -> String {
-    format!("'{url}' generated an exception: {message}\n")
-}
-
-/// The one JSON line of a run.
-fn json(run: &Output) -> serde_json::Value {
-    serde_json::from_str(run.stdout.trim_end()).expect("one JSON line")
 }
 
 #[test]

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use fetchall_serve::testing::{refused_addr, server};
 use fetchall_serve::tls::{Ca, Identity, LOCALHOST, Pki, TlsFront};
 
-use crate::support::TempFile;
 use crate::support::bin::{Output, fetchall as command};
 use crate::support::proxy::TunnelProxy;
+use crate::support::{TempFile, exception, json, page};
 
 const VERIFY_FAILED: &str =
     "<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
@@ -22,18 +22,6 @@ const VERIFY_FAILED: &str =
 fn fetchall(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let file = TempFile::holding(format!("{url}\n"));
     command().envs(env).arg(file.path()).args(args).run()
-}
-
-fn page(url: &str, bytes: usize) -> String {
-    format!("'{url}' page is {bytes} bytes\n")
-}
-
-fn exception(url: &str, message: &str) -> String {
-    format!("'{url}' generated an exception: {message}\n")
-}
-
-fn json(run: &Output) -> serde_json::Value {
-    serde_json::from_str(run.stdout.trim_end()).expect("one JSON line")
 }
 
 fn front(server: &fetchall_serve::Server, identity: &Identity) -> TlsFront {

@@ -50,6 +50,21 @@ impl Drop for TempFile {
     }
 }
 
+/// The Python example's success line for `url`.
+pub(crate) fn page(url: &str, bytes: usize) -> String {
+    format!("'{url}' page is {bytes} bytes\n")
+}
+
+/// The Python example's failure line for `url`.
+pub(crate) fn exception(url: &str, message: &str) -> String {
+    format!("'{url}' generated an exception: {message}\n")
+}
+
+/// The one JSON line of a run.
+pub(crate) fn json(run: &bin::Output) -> serde_json::Value {
+    serde_json::from_str(run.stdout.trim_end()).expect("one JSON line")
+}
+
 /// `urls` one a line.
 pub(crate) fn text(urls: &[String]) -> String {
     urls.iter().map(|u| format!("{u}\n")).collect()
