@@ -100,7 +100,7 @@ impl Record {
             "ok": self.ok,
             "status": self.status(),
             "bytes": self.bytes(),
-            "elapsed_ms": self.elapsed().map(|d| d.as_micros() as f64 / 1000.0),
+            "elapsed_ms": self.elapsed().map(crate::output::millis),
         })
     }
 }

@@ -66,7 +66,8 @@ SSL_CERT_DIR when set), and failures read like Python's. Credentials in a URL
 on the URL's own result line (and JSON url), never in logs or messages.
 
 Exit status: 0 if every URL was fetched, 1 if any failed (with --fail-on new: if any failed
-that did not fail in the baseline), 2 for a usage or input error, 130 when interrupted by
+that did not fail in the baseline; with --fail-if-empty: if the input held no URL), 2 for a
+usage or input error or results that cannot be written, 130 when interrupted by
 Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (a second signal quits at once), 141 when stdout was
 closed before every result was written.
 

@@ -177,7 +177,9 @@ impl Run {
 
 /// Prints the summary, completes the reports and picks the exit status.
 fn conclude(report: Report, args: &Args) -> ExitCode {
-    let quiet = args.quiet;
+    // A closed stdout ends the run without a word (exit 141 says it), the baseline's report
+    // included.
+    let quiet = args.quiet || matches!(report.end, End::BrokenPipe);
     let interrupted = matches!(report.end, End::Interrupted(_));
     let verdict = report
         .outputs

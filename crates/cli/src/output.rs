@@ -248,8 +248,8 @@ pub(crate) fn json_value(outcome: &Outcome) -> serde_json::Value {
     line
 }
 
-/// Milliseconds with microsecond precision, for JSON.
-fn millis(d: Duration) -> f64 {
+/// `d` in milliseconds, to the microsecond: how every machine format writes a time.
+pub(crate) fn millis(d: Duration) -> f64 {
     // Whole microseconds first, so the printed number has at most three decimals.
     d.as_micros() as f64 / 1000.0
 }

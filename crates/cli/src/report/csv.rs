@@ -40,7 +40,7 @@ pub(crate) fn row(outcome: &Outcome, change: Option<&Change>) -> String {
     let elapsed = outcome
         .timeline
         .elapsed
-        .map(|d| (d.as_micros() as f64 / 1000.0).to_string())
+        .map(|d| crate::output::millis(d).to_string())
         .unwrap_or_default();
     let mut row = [
         field(&outcome.url).into_owned(),

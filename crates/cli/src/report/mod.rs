@@ -29,7 +29,7 @@ use clap::ValueEnum;
 
 use crate::baseline::{Change, Findings};
 use crate::cli::Format;
-use crate::output::{Outcome, Summary, format_json, format_line, json_value};
+use crate::output::{Outcome, Summary, format_json, format_line, json_value, millis};
 
 /// Everything known at the end of a run, for the reports that need it.
 #[derive(Debug, Default)]
@@ -77,7 +77,7 @@ impl Totals {
 
     /// The `--summary-json` object.
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
+        let ms = millis;
         serde_json::json!({
             "total": self.ok + self.failed + self.not_run,
             "ok": self.ok,
@@ -240,6 +240,31 @@ fn create(path: &Path) -> Result<File, String> {
     File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// A new file in the shared temporary directory for JUnit's test cases when the report goes to
+/// stdout. Made with `create_new`, so a name planted there by someone else (a link to a file
+/// of ours) is never followed or emptied; a taken name is skipped for the next one.
+fn create_private_spool() -> Result<(File, PathBuf), String> {
+    let dir = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..100 {
+        let path = dir.join(format!("fetchall-{}-{n}.cases", std::process::id()));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(path),
+            Err(e) => return Err(format!("cannot write {}: {e}", path.display())),
+        }
+    }
+    let path = last.unwrap_or(dir);
+    Err(format!(
+        "cannot write {}: every name is taken",
+        path.display()
+    ))
+}
+
 /// Fails now, not at the end of the run, if the temporary file beside `path` cannot be
 /// created (a missing directory, no permission); the error names `path`.
 fn probe(path: &Path) -> Result<(), String> {
@@ -277,13 +302,15 @@ impl Reports {
             }
             Ok(match format {
                 Format::Junit => {
-                    let spool_path = match &target {
-                        Target::File(path) => beside(path, "cases"),
-                        Target::Stdout => std::env::temp_dir()
-                            .join(format!("fetchall-{}.cases", std::process::id())),
+                    let (spool, spool_path) = match &target {
+                        Target::File(path) => {
+                            let spool_path = beside(path, "cases");
+                            (create(&spool_path)?, spool_path)
+                        }
+                        Target::Stdout => create_private_spool()?,
                     };
                     Sink::Junit {
-                        spool: BufWriter::new(create(&spool_path)?),
+                        spool: BufWriter::new(spool),
                         spool_path,
                         target,
                     }
