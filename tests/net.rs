@@ -434,6 +434,35 @@ fn socks5h_hands_the_proxy_the_name_and_socks5_an_address() {
 }
 
 #[test]
+fn a_connect_answer_without_a_reason_phrase_opens_the_tunnel() {
+    let server = server();
+    let backend = server.addr();
+    // `HTTP/1.1 200` and a header: the status line ends at its CRLF, with no reason phrase.
+    let proxy = Loopback::start(move |client: TcpStream, seen: &Sender<String>| {
+        client.set_read_timeout(Some(GENEROUS))?;
+        let mut reader = BufReader::new(client.try_clone()?);
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
+            if reader.read_line(&mut head)? == 0 {
+                return Ok(());
+            }
+        }
+        let _ = seen.send(head);
+        (&client).write_all(b"HTTP/1.1 200\r\nVia: 1.1 test\r\n\r\n")?;
+        relay(client, TcpStream::connect(backend)?)
+    });
+    let via = proxy.url("http://");
+    let fetcher = fetcher_with(|o| {
+        o.proxies = from_vars(&[("http_proxy", via)]);
+        o.connect_to = entries(&["example.test::backend.test:8443".to_owned()]);
+    });
+    let page = within(GENEROUS, move || fetcher.load_url("http://example.test/ok"))
+        .expect("through the tunnel");
+    assert_eq!(page.status, 200);
+    assert!(proxy.seen()[0].starts_with("CONNECT backend.test:8443 "));
+}
+
+#[test]
 fn connect_to_through_an_http_proxy_tunnels_to_the_new_target_as_curl_does() {
     let proxy = Loopback::start(recording_proxy);
     let with_credentials = proxy.url("http://user:p%40ss@");

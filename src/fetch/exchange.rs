@@ -233,7 +233,7 @@ impl Exchange {
             .map(|info| TlsInfo::clone(&info));
         if let (Some(info), Some(days)) = (&tls, self.cert_expiry_days) {
             let now = SystemTime::now();
-            let within = now.checked_add(Duration::from_secs(u64::from(days) * 86_400));
+            let within = now.checked_add(Duration::from_secs(u64::from(days) * super::tls::DAY));
             if within.is_none_or(|limit| info.not_after < limit) {
                 drain(response);
                 return Err(Failed {

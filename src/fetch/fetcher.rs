@@ -49,7 +49,8 @@ impl Default for Fetcher {
 impl Fetcher {
     /// Makes a fetcher: keep-alive connections shared by all clones, the deadline from
     /// `options.timeout`, and a resolver that answers IP literals directly and remembers host
-    /// names for [`DNS_TTL`](super::DNS_TTL), so that no request starts a thread of its own.
+    /// names for [`DNS_TTL`](super::DNS_TTL), so that a host name is looked up once per TTL,
+    /// not once per request.
     pub fn new(options: FetchOptions) -> Fetcher {
         let clients = Clients::new(&options);
 

@@ -30,6 +30,7 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Proxy, ProxyProtocol};
 
+use super::classify::server_text;
 use super::resolver::host_and_port;
 use super::socket::SocketConnector;
 use super::targets::Targets;
@@ -182,15 +183,23 @@ fn open_tunnel(
     loop {
         let input = connection.buffers().input();
         if let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
-            // `HTTP/1.1 200 Connection established`: the code is the second word.
-            let line = String::from_utf8_lossy(&input[..end]);
-            let code = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            // `HTTP/1.1 200 Connection established`: the code is the status line's second
+            // word (a status line without a reason phrase ends at the line's end).
+            let head = String::from_utf8_lossy(&input[..end]);
+            let status_line = head.split("\r\n").next().unwrap_or_default();
+            let code = status_line.split(' ').nth(1).unwrap_or_default().to_owned();
             connection.buffers().input_consume(end + 4);
             if code.len() == 3 && code.starts_with('2') {
                 return Ok(());
             }
+            // A status code as it is; anything else the proxy sent, quoted and bounded.
+            let shown = if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) {
+                code
+            } else {
+                server_text(&code)
+            };
             return Err(ureq::Error::ConnectProxyFailed(format!(
-                "proxy server responded {code}"
+                "proxy server responded {shown}"
             )));
         }
         if input.len() > MAX_CONNECT_ANSWER || !connection.await_input(timeout)? {

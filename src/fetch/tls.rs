@@ -48,6 +48,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::buffers::SocketBuffers;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -60,12 +61,11 @@ use rustls::{
 };
 use ureq::unversioned::transport::time::{Duration as TimeoutAfter, Instant as TimeoutAt};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
-    TransportAdapter,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, Transport, TransportAdapter,
 };
 
 /// One day, for counting days left.
-const DAY: u64 = 86_400;
+pub(super) const DAY: u64 = 86_400;
 
 /// Which certificate authorities a [`Fetcher`](super::Fetcher) trusts for `https`.
 ///
@@ -672,7 +672,9 @@ impl<In: Transport> Connector<In> for TlsConnector {
         conn.complete_io(&mut sock)
             .map_err(|e| tls_error(e, &host, true))?;
         let info = TlsInfo::of(&conn).map(Arc::new);
-        let buffers = LazyBuffers::new(
+        // The plain socket's buffers, sized to use and reused (see `buffers.rs`), not ureq's
+        // zero-filled ones: a TLS connection carries its page through these.
+        let buffers = SocketBuffers::new(
             details.config.input_buffer_size(),
             details.config.output_buffer_size(),
         );
@@ -687,7 +689,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
 
 /// A TLS connection, keeping the facts of its handshake.
 pub(super) struct TlsTransport {
-    buffers: LazyBuffers,
+    buffers: SocketBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
     info: Option<Arc<TlsInfo>>,
     host: String,
