@@ -17,7 +17,7 @@ use fetchall::{Builder, ThreadPool};
 use ureq::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::dispatch::QUEUE_PER_WORKER;
+use crate::dispatch::queue_bound;
 use crate::duration::parse_duration;
 use crate::input::count_lines;
 use crate::progress::{Progress, StatusLine};
@@ -530,7 +530,7 @@ impl Args {
         ThreadPool::builder()
             .num_threads(self.max_workers)
             .thread_name_prefix("fetchall")
-            .queue_bound(self.max_workers.saturating_mul(QUEUE_PER_WORKER))
+            .queue_bound(queue_bound(self.max_workers))
     }
 
     /// The share of the input this run fetches: `--shard`, or all of it.

@@ -42,13 +42,26 @@ use crate::rate::{Bucket, Rate};
 use crate::report::Outputs;
 use crate::task::{FetchFn, run_line, unfinished};
 
-/// Tasks queued per worker by the executor's bounded queue.
-pub(crate) const QUEUE_PER_WORKER: usize = 2;
+/// Tasks queued per worker by the executor's bounded queue...
+const QUEUE_PER_WORKER: usize = 2;
+
+/// ...and never fewer than this many in all. The loop is woken once half of the queued tasks
+/// have finished (see [`Completions`]), so the queue's length is what sets how many results
+/// one wake-up of the loop handles: with 2 per worker, 5 workers woke it every 5 results, and
+/// the wake-ups (a futex call on each side and two context switches) cost a third of the
+/// run's CPU per URL on 1 KB pages (`BENCHMARKS.md`, "The hand-off"). A queued task is a URL
+/// and a handle, about 200 bytes.
+const MIN_QUEUED: usize = 128;
+
+/// The executor's queue bound for `max_workers` workers.
+pub(crate) fn queue_bound(max_workers: usize) -> usize {
+    max_workers.saturating_mul(QUEUE_PER_WORKER).max(MIN_QUEUED)
+}
 
 /// The most tasks outstanding (queued, running, or finished and not printed yet): enough to
 /// keep every worker busy and the bounded queue full, and no more.
 pub(crate) fn in_flight_limit(max_workers: usize) -> usize {
-    max_workers.saturating_mul(1 + QUEUE_PER_WORKER).max(1)
+    max_workers.max(1).saturating_add(queue_bound(max_workers))
 }
 
 /// The longest a finished task waits for the loop to notice it while fewer than
@@ -165,9 +178,11 @@ impl Options {
 /// here and wakes the loop only once as many ids as it asked for have gathered while it sleeps,
 /// not for every task: waking the loop cost a futex call on each side and a context switch per
 /// URL, and with them gathered the loop also writes their lines in one `write`
-/// (`BENCHMARKS.md`, "Where the time goes"). The loop asks for no more than half the tasks
-/// queued behind the running ones, so the workers never run dry waiting for it, and sleeps at
-/// most [`GATHER`] meanwhile.
+/// (`BENCHMARKS.md`, "Where the time goes"). While results are coming, the loop asks for half
+/// the tasks queued behind the running ones, so the workers never run dry waiting for it, and
+/// sleeps at most [`GATHER`] meanwhile; once a [`GATHER`] has passed with none, it asks to be
+/// woken by the next one and sleeps with no timer, so a run whose servers never answer costs
+/// no CPU while it waits.
 #[derive(Debug, Default)]
 struct Completions(Mutex<Gathered>);
 
@@ -253,6 +268,7 @@ pub(crate) fn fetch_all<E: Executor>(
         max_workers,
         in_flight: HashMap::new(),
         completions: Arc::new(Completions::default()),
+        results_coming: false,
         finished: Vec::new(),
         events,
         intake,
@@ -324,6 +340,9 @@ struct Dispatcher<'e, E, W: Write> {
     in_flight: HashMap<u64, Submitted>,
     /// Finished tasks not handled yet, filled by their done-callbacks.
     completions: Arc<Completions>,
+    /// The last wake-up found finished tasks: the next sleep gathers them in batches, with a
+    /// timer, rather than waking for the first one with none.
+    results_coming: bool,
     /// The ids taken from `completions`, kept to reuse the allocation.
     finished: Vec<u64>,
     events: Events,
@@ -357,10 +376,11 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         }
     }
 
-    /// Handles every task finished so far.
-    fn finish_gathered(&mut self) -> Result<(), Stop> {
+    /// Handles every task finished so far; returns how many there were.
+    fn finish_gathered(&mut self) -> Result<usize, Stop> {
         let mut finished = std::mem::take(&mut self.finished);
         self.completions.take(&mut finished);
+        let count = finished.len();
         for id in finished.drain(..) {
             // Absent once an interruption has reported it.
             if let Some(submitted) = self.in_flight.remove(&id) {
@@ -368,7 +388,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             }
         }
         self.finished = finished;
-        Ok(())
+        Ok(count)
     }
 
     /// Submits lines while there is room: the ones held back for a host that has a slot
@@ -418,16 +438,24 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             (a, b) => a.or(b),
         };
         if !self.in_flight.is_empty() {
-            // Woken once half of the tasks queued behind the running ones have finished (the
-            // workers still have the other half to go on with), by the clock, or at once when
-            // none is queued: with `--per-host`, say, or at the end of the input.
-            let queued = self.in_flight.len().saturating_sub(self.max_workers);
-            let wake_at = (queued / 2).clamp(1, self.max_workers);
+            // While results come: woken once half of the tasks queued behind the running ones
+            // have finished (the workers still have the other half to go on with), by the
+            // clock, or at once when none is queued (with `--per-host`, say, or at the end of
+            // the input). Once a gathering time has passed with none: by the next one.
+            let wake_at = if self.results_coming {
+                let queued = self.in_flight.len().saturating_sub(self.max_workers);
+                (queued / 2).max(1)
+            } else {
+                1
+            };
             if !self.completions.sleep_until(wake_at) {
-                return self.finish_gathered();
+                self.results_coming = true;
+                return self.finish_gathered().map(drop);
             }
-            let gather = Instant::now() + GATHER;
-            due = Some(due.map_or(gather, |due| due.min(gather)));
+            if self.results_coming {
+                let gather = Instant::now() + GATHER;
+                due = Some(due.map_or(gather, |due| due.min(gather)));
+            }
         }
         let event = match due {
             // The loop holds a sender itself, so the channel never disconnects.
@@ -442,13 +470,15 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         if let Some(event) = event {
             self.handle(event)?;
         }
-        self.finish_gathered()
+        self.results_coming = self.finish_gathered()? > 0;
+        Ok(())
     }
 
     fn handle(&mut self, event: Event) -> Result<(), Stop> {
         match event {
             Event::Input(input) => self.intake.receive(input),
-            Event::Done => self.finish_gathered()?,
+            // What has gathered is handled by the caller, right after.
+            Event::Done => {}
             Event::Interrupted(signal) => return Err(Stop::Interrupted(signal)),
             Event::Resized => self.printer.resized(),
         }
@@ -940,7 +970,7 @@ mod tests {
 
     #[test]
     fn an_interrupt_with_ordered_output_still_prints_every_taken_line_in_order() {
-        let urls = slow_then_fast(100);
+        let urls = slow_then_fast(in_flight_limit(2) + 100);
         let run = GatedRun::start(lines_of(&urls.join("\n")), ordered());
         run.started.recv_timeout(LIMIT).unwrap();
         let window = ordered().window(2);
@@ -1028,7 +1058,7 @@ mod tests {
             let pool = Counting {
                 inner: ThreadPool::builder()
                     .num_threads(1)
-                    .queue_bound(QUEUE_PER_WORKER)
+                    .queue_bound(queue_bound(1))
                     .build()
                     .unwrap(),
                 submits: submits_tx,
@@ -1058,10 +1088,12 @@ mod tests {
 
     #[test]
     fn an_interrupt_reports_every_submitted_line_without_waiting() {
-        let input: String = (0..50).map(|i| format!("http://h/slow{i}\n")).collect();
+        let limit = in_flight_limit(2);
+        let input: String = (0..limit + 50)
+            .map(|i| format!("http://h/slow{i}\n"))
+            .collect();
         let options = Options::plain(Format::Text);
         let run = GatedRun::start(lines_of(&input), options);
-        let limit = in_flight_limit(2);
         run.submitted(limit);
         run.started.recv_timeout(LIMIT).unwrap();
         run.started.recv_timeout(LIMIT).unwrap();

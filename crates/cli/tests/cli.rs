@@ -338,7 +338,9 @@ fn a_closed_stdout_ends_the_run_quietly_with_141() {
 #[test]
 fn ctrl_c_reports_every_submitted_url_and_exits_130() {
     let server = server();
-    let urls: Vec<String> = (0..40).map(|i| server.url(&format!("/hang?{i}"))).collect();
+    let urls: Vec<String> = (0..400)
+        .map(|i| server.url(&format!("/hang?{i}")))
+        .collect();
     let input: String = urls.iter().map(|u| format!("{u}\n")).collect();
     let child = fetchall()
         .args(["-w", "3", "--timeout", "30", "-", "-v"])

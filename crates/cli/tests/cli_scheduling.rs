@@ -15,6 +15,7 @@ use fetchall_serve::testing::{GENEROUS, arrives_soon, server};
 
 use crate::support::bin::fetchall;
 use crate::support::gate::GateServer;
+use crate::support::hang::Hanging;
 use crate::support::tmux::TerminalRun;
 use crate::support::{TempFile, text, url_of};
 
@@ -276,6 +277,26 @@ fn a_huge_max_workers_starts_a_thread_per_url_not_per_worker() {
     let out = run.finish();
     assert_eq!(out.code(), Some(0), "{}", out.stderr);
     assert_eq!(out.lines().len(), 5);
+}
+
+#[test]
+fn a_run_whose_servers_never_answer_sleeps_until_they_do() {
+    let mut hang = Hanging::start(3);
+    let urls = hang.urls(3);
+    let args = ["-", "-w", "3", "--timeout", "600", "--no-progress"];
+    let run = fetchall().args(args).stdin(text(&urls)).spawn();
+    hang.wait_for(3);
+    // Every fetch is at the server and nothing will happen until it answers. A loop that
+    // woke on a timer (every 2 ms, as one did) would show hundreds of wake-ups in this second;
+    // one that waits for events shows none but the last few of its start.
+    let before = run.wakeups();
+    thread::sleep(Duration::from_secs(1));
+    let woken = run.wakeups() - before;
+    assert!(woken <= 5, "{woken} wake-ups in a second of waiting");
+    run.interrupt();
+    let out = run.finish();
+    assert_eq!(out.code(), Some(130), "{}", out.stderr);
+    assert_eq!(out.lines().len(), 3);
 }
 
 #[test]

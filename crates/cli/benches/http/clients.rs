@@ -37,6 +37,9 @@ pub(crate) enum Client {
     /// This harness run as a client (`--client`): `Fetcher` and `ThreadPool` with no CLI, the
     /// floor the CLI's own costs sit on.
     Library,
+    /// This harness run as `--fetcher`: one `Fetcher` on W plain threads that each take the
+    /// next URL themselves, as bare ureq's do: the fetcher with no pool and no CLI around it.
+    Fetcher,
     /// The Python docs example, `fixtures/python_example.py`, run with W workers by
     /// `python_workers.py`.
     Python,
@@ -72,6 +75,7 @@ impl fmt::Display for Client {
             Client::Fetchall(backend) => write!(f, "fetchall --backend {}", backend.flag()),
             Client::Baseline => f.write_str("baseline fetchall --backend pool"),
             Client::Library => f.write_str("library (Fetcher + ThreadPool, no CLI)"),
+            Client::Fetcher => f.write_str("Fetcher on W plain threads (no pool, no CLI)"),
             Client::Python => f.write_str("python3 docs example"),
             Client::CurlParallel => f.write_str("curl --parallel"),
             Client::XargsCurl => f.write_str("xargs -P W curl"),
@@ -132,7 +136,7 @@ impl Tools {
             }
             Client::Fetchall(_) | Client::FetchallWith(_) => self.fetchall.is_some(),
             Client::Baseline => self.baseline.is_some(),
-            Client::Library | Client::Floor | Client::Ureq => true,
+            Client::Library | Client::Fetcher | Client::Floor | Client::Ureq => true,
             Client::Python => self.python.is_some(),
             Client::CurlParallel | Client::Curl => self.curl.is_some(),
             Client::XargsCurl => self.curl.is_some() && self.xargs.is_some(),
@@ -187,6 +191,7 @@ impl Tools {
             }
             Client::Baseline => fetchall(&self.baseline, Backend::Pool, &[])?,
             Client::Library => harness("--client"),
+            Client::Fetcher => harness("--fetcher"),
             Client::Floor => harness("--floor"),
             Client::Ureq => harness("--ureq"),
             Client::Python => {
@@ -229,6 +234,7 @@ impl Client {
             | Client::FetchallWith(_)
             | Client::Baseline
             | Client::Library
+            | Client::Fetcher
             | Client::Python => Format::Python,
             Client::CurlParallel
             | Client::XargsCurl

@@ -8,6 +8,9 @@
 //! - **bare ureq** (`--ureq W FILE`): the same requests through one `ureq::Agent` shared by W
 //!   threads, with nothing of fetchall around it: what ureq itself costs.
 //! - the **library client** (`--client W FILE`): `Fetcher` and `ThreadPool` without the CLI.
+//! - the **fetcher on plain threads** (`--fetcher W FILE`): one `Fetcher` shared by W threads
+//!   that each take the next URL themselves, as bare ureq's do: what the fetcher costs over
+//!   bare ureq, with no hand-off between threads in it.
 //!
 //! Each prints `URL N` (curl's `-w` line) or the Python example's line per URL, through a
 //! buffer per thread, so that the harness can check every URL was fetched.
@@ -204,15 +207,35 @@ pub(crate) fn ureq_client(workers: usize, file: &Path) -> io::Result<()> {
     )
 }
 
+/// `--fetcher W FILE`: one shared [`Fetcher`] on W plain threads, each taking the next URL
+/// itself as bare ureq's threads do: the fetcher's cost with no pool and no CLI around it.
+pub(crate) fn fetcher_client(workers: usize, file: &Path) -> io::Result<()> {
+    let fetcher = Fetcher::new(options_for(workers));
+    on_threads(
+        workers,
+        file,
+        || (),
+        |(), url, out| match fetcher.load_url(url) {
+            Ok(page) => writeln!(out, "{} page is {} bytes", repr(url), page.bytes),
+            Err(e) => writeln!(out, "{} generated an exception: {e}", repr(url)),
+        },
+    )
+}
+
+/// The fetcher's defaults with room for an idle connection per worker.
+fn options_for(workers: usize) -> FetchOptions {
+    let mut options = FetchOptions::default();
+    options.max_idle_connections = options.max_idle_connections.max(workers);
+    options.max_idle_connections_per_host = options.max_idle_connections_per_host.max(workers);
+    options
+}
+
 /// The library client: reads URLs from `file`, fetches them on a [`ThreadPool`] of `workers`
 /// threads with one shared [`Fetcher`], and prints the Python example's line for each as it
 /// completes. At most three tasks per worker are outstanding, so memory does not grow with the
 /// file.
 pub(crate) fn library_client(workers: usize, file: &Path) -> io::Result<()> {
-    let mut options = FetchOptions::default();
-    options.max_idle_connections = options.max_idle_connections.max(workers);
-    options.max_idle_connections_per_host = options.max_idle_connections_per_host.max(workers);
-    let fetcher = Fetcher::new(options);
+    let fetcher = Fetcher::new(options_for(workers));
     let pool = ThreadPool::builder()
         .num_threads(workers)
         .queue_bound(workers * 2)

@@ -131,13 +131,15 @@ impl Case {
 fn plan(quick: bool) -> Vec<Case> {
     use Backend::{Pool, Rayon, Sequential};
     use Client::{
-        Curl, CurlParallel, Fetchall, FetchallWith, Floor, Library, Python, Ureq, XargsCurl,
+        Curl, CurlParallel, Fetchall, FetchallWith, Fetcher, Floor, Library, Python, Ureq,
+        XargsCurl,
     };
     let everyone = [
         Fetchall(Pool),
         Fetchall(Rayon),
         Fetchall(Sequential),
         Library,
+        Fetcher,
         Ureq,
         Python,
         CurlParallel,
@@ -337,7 +339,9 @@ struct Options {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [flag, workers, file] if ["--client", "--floor", "--ureq"].contains(&flag.as_str()) => {
+        [flag, workers, file]
+            if ["--client", "--fetcher", "--floor", "--ureq"].contains(&flag.as_str()) =>
+        {
             return client_main(flag, workers, Path::new(file));
         }
         [flag, first, count, bytes] if flag == "--farm" => {
@@ -436,6 +440,7 @@ fn client_main(flag: &str, workers: &str, file: &Path) -> ExitCode {
     let result = match flag {
         "--floor" => drivers::floor_client(workers, file),
         "--ureq" => drivers::ureq_client(workers, file),
+        "--fetcher" => drivers::fetcher_client(workers, file),
         _ => drivers::library_client(workers, file),
     };
     match result {
@@ -1046,7 +1051,10 @@ fn write_bars(m: &Measured, dir: &Path) -> Result<String, Box<dyn std::error::Er
                 value: value(m.median(r.client)?),
                 ours: matches!(
                     r.client,
-                    Client::Fetchall(_) | Client::FetchallWith(_) | Client::Library
+                    Client::Fetchall(_)
+                        | Client::FetchallWith(_)
+                        | Client::Library
+                        | Client::Fetcher
                 ),
             })
         })

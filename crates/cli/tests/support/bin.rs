@@ -195,6 +195,26 @@ impl Running {
         (count, names)
     }
 
+    /// How many times the child's threads have gone to sleep and been woken so far: the sum of
+    /// `voluntary_ctxt_switches` over `/proc/PID/task/*/status`.
+    ///
+    /// # Panics
+    ///
+    /// When `/proc` cannot be read (not Linux, or the child has been reaped).
+    pub(crate) fn wakeups(&self) -> u64 {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        std::fs::read_dir(tasks)
+            .expect("/proc/PID/task")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+            .filter_map(|status| {
+                let line = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?;
+                line.trim().parse::<u64>().ok()
+            })
+            .sum()
+    }
+
     /// Ctrl-C.
     pub(crate) fn interrupt(&self) {
         self.signal("INT");
