@@ -1,6 +1,7 @@
 //! One attempt at a URL: its request, the redirects it leads to, and the reading of the final
 //! response into a [`Page`] or a failure.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -305,7 +306,11 @@ impl Exchange {
 /// from (a password in it replaced by `***`), in which version of HTTP and with which content
 /// type.
 fn read_facts(response: &Response<Body>, uri: &Uri, redirects: u32, facts: &mut Facts) {
-    facts.final_url = Some(redact_password(&uri.to_string()).into_owned());
+    let url = uri.to_string();
+    facts.final_url = Some(match redact_password(&url) {
+        Cow::Borrowed(_) => url,
+        Cow::Owned(redacted) => redacted,
+    });
     facts.redirects = redirects;
     facts.content_type = response
         .headers()

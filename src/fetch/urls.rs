@@ -50,16 +50,25 @@ pub(super) fn parse_url(input: &str) -> Result<Uri, FetchError> {
 /// or `..` segment. `None` for anything else, which then takes the full parse: this check may
 /// turn down URLs that need no change, but must never pass one that does.
 fn as_normalized(input: &str) -> Option<&str> {
-    let url = input.split_once('#').map_or(input, |(url, _)| url);
+    // Byte searches throughout: `str`'s pattern searchers cost more per call than these short
+    // strings take to scan (`BENCHMARKS.md`, "The fetcher's own work").
+    let url = match find(input.as_bytes(), b'#') {
+        Some(at) => &input[..at],
+        None => input,
+    };
     let (rest, default_port) = if let Some(rest) = url.strip_prefix("http://") {
         (rest, "80")
     } else {
         (url.strip_prefix("https://")?, "443")
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let bytes = rest.as_bytes();
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(bytes.len());
     let (authority, path_and_query) = rest.split_at(end);
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    let (host, port) = match find(authority.as_bytes(), b':') {
+        Some(at) => (&authority[..at], Some(&authority[at + 1..])),
         None => (authority, None),
     };
     if let Some(port) = port {
@@ -68,22 +77,29 @@ fn as_normalized(input: &str) -> Option<&str> {
             return None;
         }
     }
-    if !is_normalized_host(host) {
+    if !is_normalized_host(host.as_bytes()) {
         return None;
     }
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
+    let (path, query) = match find(path_and_query.as_bytes(), b'?') {
+        Some(at) => (&path_and_query[..at], Some(&path_and_query[at + 1..])),
         None => (path_and_query, None),
     };
     let plain_path = path.starts_with('/')
-        && path.bytes().all(|b| is_plain(b) || b == b'/')
-        && !path.split('/').any(is_dot_segment);
+        && path
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .all(|segment| segment.iter().all(|&b| is_plain(b)) && !is_dot_segment(segment));
     // http and https escape `'` in a query.
     let plain_query = query.is_none_or(|q| {
         q.bytes()
             .all(|b| (is_plain(b) && b != b'\'') || b == b'/' || b == b'?')
     });
     (plain_path && plain_query).then_some(url)
+}
+
+/// Where `byte` first is in `bytes`.
+fn find(bytes: &[u8], byte: u8) -> Option<usize> {
+    bytes.iter().position(|&b| b == byte)
 }
 
 /// Bytes the URL standard leaves as they are in a path and a query: RFC 3986's unreserved
@@ -112,9 +128,8 @@ const PLAIN: [bool; 256] = {
 };
 
 /// `.` and `..`, also written with `%2e`: the parser removes them.
-fn is_dot_segment(segment: &str) -> bool {
+fn is_dot_segment(s: &[u8]) -> bool {
     let dot = |s: &[u8]| s == b"." || s.eq_ignore_ascii_case(b"%2e");
-    let s = segment.as_bytes();
     match s.len() {
         1 | 3 => dot(s),
         2 => s == b"..",
@@ -126,28 +141,28 @@ fn is_dot_segment(segment: &str) -> bool {
 
 /// A host the URL standard keeps as written: lower-case labels of letters, digits and `-`, the
 /// last not a number (which would make the host an IPv4 address, written anew), or a dotted
-/// quad without leading zeros.
-fn is_normalized_host(host: &str) -> bool {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && !l.starts_with("xn--")
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    if !host.split('.').all(label_ok) {
-        return false;
+/// quad without leading zeros. One pass over the labels.
+fn is_normalized_host(host: &[u8]) -> bool {
+    let mut labels = 0;
+    let mut quad = true;
+    let mut last_numeric = false;
+    for label in host.split(|&b| b == b'.') {
+        let letters = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+        if label.is_empty() || label.starts_with(b"xn--") || !label.iter().all(letters) {
+            return false;
+        }
+        let digits = label.iter().all(u8::is_ascii_digit);
+        last_numeric = digits || label.starts_with(b"0x");
+        // A part of a dotted quad: 0 to 255, with no leading zero.
+        let value = || {
+            label
+                .iter()
+                .fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'))
+        };
+        quad &= digits && label.len() <= 3 && (label == b"0" || label[0] != b'0') && value() <= 255;
+        labels += 1;
     }
-    let last = host.rsplit('.').next().unwrap_or(host);
-    let numeric = |l: &str| l.bytes().all(|b| b.is_ascii_digit()) || l.starts_with("0x");
-    if !numeric(last) {
-        return true;
-    }
-    let quad = host.split('.').filter(|l| {
-        (*l == "0" || !l.starts_with('0'))
-            && l.bytes().all(|b| b.is_ascii_digit())
-            && l.parse::<u8>().is_ok()
-    });
-    quad.count() == 4 && host.split('.').count() == 4
+    !last_numeric || (quad && labels == 4)
 }
 
 /// The error for a control character or a space in the part of `url` that would be sent (the

@@ -176,11 +176,20 @@ pub(crate) struct Timeline {
 
 /// The Python example's line: `'URL' page is N bytes` or `'URL' generated an exception: ERR`.
 pub(crate) fn format_line(outcome: &Outcome) -> String {
-    let url = repr(&outcome.url);
+    // Appended to `repr`'s string rather than `format!`ted anew with it as an argument: one
+    // allocation and copy fewer (`BENCHMARKS.md`, "The fetcher's own work").
+    let mut line = repr(&outcome.url);
     match &outcome.result {
-        Ok(page) => format!("{url} page is {} bytes", page.bytes),
-        Err(failure) => format!("{url} generated an exception: {}", failure.message),
+        Ok(page) => {
+            // Writing to a `String` cannot fail.
+            let _ = write!(line, " page is {} bytes", page.bytes);
+        }
+        Err(failure) => {
+            line.push_str(" generated an exception: ");
+            line.push_str(&failure.message);
+        }
     }
+    line
 }
 
 /// One JSON object on one line, for `--format jsonl`. Lines with a TLS certificate (an https
