@@ -232,20 +232,21 @@ fn options_for(workers: usize) -> FetchOptions {
 
 /// The library client: reads URLs from `file`, fetches them on a [`ThreadPool`] of `workers`
 /// threads with one shared [`Fetcher`], and prints the Python example's line for each as it
-/// completes. At most three tasks per worker are outstanding, so memory does not grow with the
-/// file.
+/// completes. As in the CLI, at most W running and max(2 W, 128) queued tasks are outstanding,
+/// so memory does not grow with the file and the queue is deep enough that the workers rarely
+/// wait for the reader.
 pub(crate) fn library_client(workers: usize, file: &Path) -> io::Result<()> {
     let fetcher = Fetcher::new(options_for(workers));
     let pool = ThreadPool::builder()
         .num_threads(workers)
-        .queue_bound(workers * 2)
+        .queue_bound((workers * 2).max(128))
         .build()
         .map_err(io::Error::other)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let mut completed = AsCompleted::new();
     for url in BufReader::new(File::open(file)?).lines() {
         let url = url?;
-        if completed.len() >= workers * 3 {
+        if completed.len() >= workers + (workers * 2).max(128) {
             if let Some(handle) = completed.next() {
                 print_result(&mut out, handle.join())?;
             }
