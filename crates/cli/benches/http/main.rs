@@ -1260,7 +1260,8 @@ fn write_targets(report: &mut String, measured: &[Measured], quick: bool) {
         Client::FetchallWith(Extra::Ordered),
         Client::FetchallWith(Extra::PerHost(25)),
     ] {
-        let n = largest.map_or(0, |m| m.case.n);
+        // The largest scale case that ran, if one did.
+        let n = largest.map_or_else(|| "the largest".to_owned(), |m| m.case.n.to_string());
         targets.push(Verdict {
             name: format!("scale {n} URLs, {client}: peak RSS MiB"),
             measured: rss(largest, Some(client)),
