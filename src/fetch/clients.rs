@@ -31,10 +31,12 @@ use super::transport::PhaseConnector;
 /// redirect to another scheme or host (`http` to `https`, say) on the way.
 const CONNECTIONS_PER_AGENT: usize = 2;
 
-/// Each connection's input buffer. ureq's default, 128 KiB, is exactly glibc's threshold for
-/// serving an allocation with its own `mmap`, and the kernel's copy into a buffer placed that way
-/// costs much more CPU than the copy into one from the heap (`BENCHMARKS.md`, "HTTP benchmarks").
-/// 96 KiB stays on the heap and still holds the largest response head ureq accepts (64 KiB).
+/// The most a connection's input buffer grows to (`buffers.rs`). 96 KiB holds the largest
+/// response head ureq accepts (64 KiB). Larger ones were measured: 128 and 256 KiB took fewer
+/// `recvfrom` calls and less CPU on large bodies but no less wall time, and would let every
+/// idle connection hold more (`BENCHMARKS.md`, round three, "Bandwidth"). (With ureq's own
+/// buffers, 128 KiB also sat exactly at glibc's `mmap` threshold and cost 1.8 times the CPU:
+/// "HTTP benchmarks".)
 const INPUT_BUFFER: usize = 96 * 1024;
 
 /// Each connection's output buffer, which must hold the whole request head (ureq fails a larger

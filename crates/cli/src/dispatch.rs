@@ -49,8 +49,8 @@ const QUEUE_PER_WORKER: usize = 2;
 /// have finished (see [`Completions`]), so the queue's length is what sets how many results
 /// one wake-up of the loop handles: with 2 per worker, 5 workers woke it every 5 results, and
 /// the wake-ups (a futex call on each side and two context switches) cost a third of the
-/// run's CPU per URL on 1 KB pages (`BENCHMARKS.md`, "The hand-off"). A queued task is a URL
-/// and a handle, about 200 bytes.
+/// run's CPU per URL on 1 KB pages (`BENCHMARKS.md`, round three, "the run loop's
+/// wake-ups"). A queued task is a URL and a handle, about 200 bytes.
 const MIN_QUEUED: usize = 128;
 
 /// The executor's queue bound for `max_workers` workers.
