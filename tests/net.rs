@@ -6,17 +6,15 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::{self, JoinHandle};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc::Sender;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{GENEROUS, fetcher_with, refused_addr, server, within};
 use fetchall::fetch::{FetchError, Fetcher, Proxies};
-use fetchall_serve::testing::{full_backlog, full_backlog_at};
+use fetchall_serve::testing::{Loopback, full_backlog, full_backlog_at, read_head};
 
 /// `--resolve` and `--connect-to` entries, parsed.
 fn entries<T: std::str::FromStr>(texts: &[String]) -> Vec<T>
@@ -159,77 +157,8 @@ fn addresses_that_drop_syns_time_out_as_a_connect() {
     );
 }
 
-/// A loopback server for proxies: each connection is handled by `handle` on a thread of its
-/// own, which reports what it saw on a channel. Dropping it stops accepting.
-struct Loopback {
-    addr: SocketAddr,
-    seen: Receiver<String>,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-/// More connections than any test here makes: the accepting loop is bounded.
-const MAX_CONNECTIONS: usize = 16;
-
 /// How many requests one proxy connection answers at most: the serving loop is bounded.
 const MAX_REQUESTS: usize = 16;
-
-/// The longest request head read: the reading loop is bounded too.
-const MAX_HEAD: usize = 16 * 1024;
-
-impl Loopback {
-    fn start<F>(handle: F) -> Loopback
-    where
-        F: Fn(TcpStream, &Sender<String>) -> io::Result<()> + Send + Sync + 'static,
-    {
-        let handle = Arc::new(handle);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (report, seen) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let acceptor = thread::spawn(move || {
-            for _ in 0..MAX_CONNECTIONS {
-                let accepted = listener.accept();
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok((client, _)) = accepted {
-                    let report = report.clone();
-                    let handle = handle.clone();
-                    thread::spawn(move || handle(client, &report));
-                }
-            }
-        });
-        Loopback {
-            addr,
-            seen,
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn url(&self, scheme_and_credentials: &str) -> String {
-        format!("{scheme_and_credentials}{}", self.addr)
-    }
-
-    /// What the handlers reported so far.
-    fn seen(&self) -> Vec<String> {
-        self.seen.try_iter().collect()
-    }
-}
-
-impl Drop for Loopback {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // A connection of our own wakes the blocked accept() to see the flag.
-        if TcpStream::connect(self.addr).is_ok()
-            && let Some(acceptor) = self.acceptor.take()
-        {
-            let _ = acceptor.join();
-        }
-    }
-}
 
 /// The body the recording proxy answers every request with.
 const PROXY_BODY: &[u8] = b"from the proxy";
@@ -241,12 +170,9 @@ fn recording_proxy(client: TcpStream, seen: &Sender<String>) -> io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     for _ in 0..MAX_REQUESTS {
-        let mut head = String::new();
-        while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
-            if reader.read_line(&mut head)? == 0 {
-                return Ok(());
-            }
-        }
+        let Some(head) = read_head(&mut reader)? else {
+            return Ok(());
+        };
         let _ = seen.send(head.clone());
         if head.starts_with("CONNECT ") {
             return client.write_all(
@@ -440,13 +366,9 @@ fn a_connect_answer_without_a_reason_phrase_opens_the_tunnel() {
     // `HTTP/1.1 200` and a header: the status line ends at its CRLF, with no reason phrase.
     let proxy = Loopback::start(move |client: TcpStream, seen: &Sender<String>| {
         client.set_read_timeout(Some(GENEROUS))?;
-        let mut reader = BufReader::new(client.try_clone()?);
-        let mut head = String::new();
-        while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
-            if reader.read_line(&mut head)? == 0 {
-                return Ok(());
-            }
-        }
+        let Some(head) = read_head(&mut BufReader::new(client.try_clone()?))? else {
+            return Ok(());
+        };
         let _ = seen.send(head);
         (&client).write_all(b"HTTP/1.1 200\r\nVia: 1.1 test\r\n\r\n")?;
         relay(client, TcpStream::connect(backend)?)
@@ -508,7 +430,7 @@ fn http_urls_go_whole_to_an_https_proxy_over_tls_to_the_proxy() {
 
     let proxy = Loopback::start(recording_proxy);
     let ca = Ca::new("fetchall test proxy CA");
-    let front = TlsFront::start(proxy.addr, &ca.leaf(&LOCALHOST)).expect("TLS front");
+    let front = TlsFront::start(proxy.addr(), &ca.leaf(&LOCALHOST)).expect("TLS front");
     let via = format!("https://user:pass@{}", front.addr());
     let fetcher = fetcher_with(|o| {
         o.proxies = from_vars(&[("http_proxy", via)]);

@@ -36,12 +36,7 @@ const VERIFY_FAILED: &str =
 /// The cases Python words: a front with a bad certificate, the host to ask for, and the words.
 fn bad_fronts(pki: &Pki, server: &Server) -> Vec<(&'static str, TlsFront, &'static str, String)> {
     let other = Ca::new("some other CA");
-    let client_ca_front = TlsFront::start_requiring_client_cert(
-        server.addr(),
-        &pki.ca.leaf(&LOCALHOST),
-        &pki.client_ca,
-    )
-    .expect("mTLS front");
+    let client_ca_front = pki.mtls_front(server.addr());
     vec![
         (
             "unknown CA",
@@ -250,12 +245,7 @@ fn every_bad_certificate_is_worded_as_python_words_it() {
 fn a_client_certificate_is_presented_when_asked_for() {
     within(GENEROUS, || {
         let (pki, server) = (Pki::new(), server());
-        let front = TlsFront::start_requiring_client_cert(
-            server.addr(),
-            &pki.ca.leaf(&LOCALHOST),
-            &pki.client_ca,
-        )
-        .expect("mTLS front");
+        let front = pki.mtls_front(server.addr());
         let url = front.url_for("localhost", "/ok");
         let client = pki.client_ca.client_cert("fetchall test client");
         // The key in a file of its own, and in the certificate's file, as curl allows both.

@@ -23,6 +23,19 @@ fn fetchall(url: &str, args: &[&str]) -> Output {
     fetchall_env(url, args, &[])
 }
 
+/// Runs each `(ARGS, MESSAGE)` of `cases` on a URL of a fresh server: each must be a usage error
+/// (exit 2) whose stderr says MESSAGE, printing nothing on stdout, and none may reach the server.
+fn usage_errors(cases: &[(&[&str], &str)]) {
+    let server = server();
+    for &(args, says) in cases {
+        let run = fetchall(&server.url("/ok"), args);
+        assert_eq!(run.code(), Some(2), "{args:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert_eq!(server.connections_accepted(), 0);
+}
+
 #[test]
 fn retries_end_in_a_page_and_the_json_counts_them() {
     let server = server();
@@ -122,8 +135,7 @@ fn headers_user_agent_and_method_reach_the_server() {
 
 #[test]
 fn malformed_options_are_usage_errors() {
-    let server = server();
-    for (args, says) in [
+    usage_errors(&[
         (&["-H", "no colon"][..], "is not 'NAME: VALUE'"),
         (&["-H", "Bad Name: x"], "is not a header name"),
         (&["-H", ": x"], "is not a header name"),
@@ -136,13 +148,7 @@ fn malformed_options_are_usage_errors() {
         (&["--method", "POST"], "--method"),
         (&["--retries=-1"], "--retries"),
         (&["--max-redirects", "many"], "--max-redirects"),
-    ] {
-        let run = fetchall(&server.url("/ok"), args);
-        assert_eq!(run.code(), Some(2), "{args:?}: {run:?}");
-        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
-        assert!(run.stdout.is_empty());
-    }
-    assert_eq!(server.connections_accepted(), 0);
+    ]);
 }
 
 #[test]
@@ -267,8 +273,7 @@ fn resolve_and_connect_to_reach_the_server_under_another_name() {
 
 #[test]
 fn bad_resolve_and_connect_to_values_are_usage_errors() {
-    let server = server();
-    for (args, says) in [
+    usage_errors(&[
         (
             &["--resolve", "example.test:80"][..],
             "'example.test:80' is not HOST:PORT:ADDR[,ADDR...]: no address",
@@ -285,13 +290,7 @@ fn bad_resolve_and_connect_to_values_are_usage_errors() {
             &["--connect-to", "a.test:http::"],
             "'http' is not a port from 1 to 65535",
         ),
-    ] {
-        let run = fetchall(&server.url("/ok"), args);
-        assert_eq!(run.code(), Some(2), "{args:?}: {run:?}");
-        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
-        assert!(run.stdout.is_empty());
-    }
-    assert_eq!(server.connections_accepted(), 0);
+    ]);
 }
 
 #[test]

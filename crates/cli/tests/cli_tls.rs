@@ -94,12 +94,7 @@ fn cacert_replaces_the_trust_store() {
 #[test]
 fn a_server_that_wants_a_client_certificate_gets_the_one_given() {
     let (pki, server) = (Pki::new(), server());
-    let front = TlsFront::start_requiring_client_cert(
-        server.addr(),
-        &pki.ca.leaf(&LOCALHOST),
-        &pki.client_ca,
-    )
-    .expect("mTLS front");
+    let front = pki.mtls_front(server.addr());
     let url = front.url_for("localhost", "/ok");
     let ca = pki.ca_file();
     let client = pki.client_ca.client_cert("fetchall test client");

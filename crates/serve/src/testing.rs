@@ -1,13 +1,16 @@
 //! Helpers every test suite of the workspace shares: a bound on how long a test body may run, so
 //! that a hang fails the test instead of stalling CI, a loopback address where nothing
-//! listens, one where a connect hangs, the check that a tool an ignored test needs is
-//! installed, and python3 to compare with.
+//! listens, one where a connect hangs, a listener whose connections a test handles itself (for
+//! fake proxies), the check that a tool an ignored test needs is installed, and python3 to
+//! compare with.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
@@ -43,6 +46,105 @@ pub fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Sen
             Ok(()) => panic!("the test thread ended without a result"),
         },
     }
+}
+
+/// A listener on 127.0.0.1 whose connections a test handles itself (a proxy that records what
+/// it is asked, a SOCKS server, a tunnel): each connection goes to the handler on a thread of
+/// its own, and the handler reports what it saw on a channel. At most 16 connections are
+/// accepted, so the accepting loop is bounded. Dropping it stops accepting.
+#[derive(Debug)]
+pub struct Loopback {
+    addr: SocketAddr,
+    seen: Receiver<String>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+/// More connections than any test makes.
+const MAX_CONNECTIONS: usize = 16;
+
+/// The longest request head [`read_head`] reads.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+impl Loopback {
+    /// Listens on a free loopback port and hands each connection to `handle`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start<F>(handle: F) -> Loopback
+    where
+        F: Fn(TcpStream, &Sender<String>) -> io::Result<()> + Send + Sync + 'static,
+    {
+        let handle = Arc::new(handle);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let (report, seen) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let acceptor = thread::spawn(move || {
+            for _ in 0..MAX_CONNECTIONS {
+                let accepted = listener.accept();
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok((client, _)) = accepted {
+                    let report = report.clone();
+                    let handle = handle.clone();
+                    thread::spawn(move || handle(client, &report));
+                }
+            }
+        });
+        Loopback {
+            addr,
+            seen,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `prefix` followed by its address: `url("http://")`, `url("socks5h://user:pw@")`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.addr)
+    }
+
+    /// What the handlers reported so far.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.try_iter().collect()
+    }
+}
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // A connection of our own wakes the blocked accept() to see the flag.
+        if TcpStream::connect(self.addr).is_ok()
+            && let Some(acceptor) = self.acceptor.take()
+        {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Reads a request head from `reader`, through its blank line, or [`MAX_HEAD`] bytes of it at
+/// most; `None` when the connection ends first.
+///
+/// # Errors
+///
+/// When reading fails (a read timeout included).
+pub fn read_head(reader: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
+        if reader.read_line(&mut head)? == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(head))
 }
 
 /// A loopback address where nothing listens: a port the OS handed out and that was closed again.

@@ -378,6 +378,17 @@ impl Pki {
         self.file("ca.pem", self.ca.cert_pem())
     }
 
+    /// A [`TlsFront`] for `backend` with a `localhost` leaf of the server CA, which asks every
+    /// client for a certificate of the client CA.
+    ///
+    /// # Panics
+    ///
+    /// When the front cannot start.
+    pub fn mtls_front(&self, backend: SocketAddr) -> TlsFront {
+        TlsFront::start_requiring_client_cert(backend, &self.ca.leaf(&LOCALHOST), &self.client_ca)
+            .expect("mTLS front")
+    }
+
     /// A file named `name` holding `text`: its path as text.
     ///
     /// # Panics

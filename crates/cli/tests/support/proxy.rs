@@ -1,85 +1,40 @@
 //! [`TunnelProxy`]: a loopback HTTP proxy (`CONNECT` tunnels, and requests sent whole in
 //! absolute form), for the tests of the proxy environment variables.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread::{self, JoinHandle};
+use std::io::{self, BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc::Sender;
+use std::thread;
 
-use fetchall_serve::testing::GENEROUS;
+use fetchall_serve::testing::{GENEROUS, Loopback, read_head};
 
 /// An HTTP proxy on 127.0.0.1 that connects to `target` only, whatever it is asked for, and
 /// sends the test every request head it gets: a `CONNECT` gets a tunnel, a request in absolute
 /// form (`GET http://host/path HTTP/1.1`) is passed on in origin form. Dropping it stops
 /// accepting.
-pub(crate) struct TunnelProxy {
-    addr: SocketAddr,
-    heads: Receiver<String>,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-/// More connections than any test makes: the accepting loop is bounded.
-const MAX_TUNNELS: usize = 16;
-
-/// The longest request head read: the reading loop is bounded too.
-const MAX_HEAD: usize = 16 * 1024;
+pub(crate) struct TunnelProxy(Loopback);
 
 impl TunnelProxy {
     /// Starts one on a free loopback port, tunnelling to `target`.
     pub(crate) fn start(target: SocketAddr) -> TunnelProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let (sender, heads) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let acceptor = thread::spawn(move || {
-            for _ in 0..MAX_TUNNELS {
-                let accepted = listener.accept();
-                if stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok((client, _)) = accepted {
-                    let sender = sender.clone();
-                    thread::spawn(move || tunnel(client, target, &sender));
-                }
-            }
-        });
-        TunnelProxy {
-            addr,
-            heads,
-            stop,
-            acceptor: Some(acceptor),
-        }
+        TunnelProxy(Loopback::start(move |client, heads| {
+            tunnel(client, target, heads)
+        }))
     }
 
     /// Its address, for a TLS front that makes it an `https://` proxy.
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr()
     }
 
     /// Its URL, for a proxy variable.
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.url("http://")
     }
 
     /// The request heads received so far.
     pub(crate) fn received(&self) -> Vec<String> {
-        self.heads.try_iter().collect()
-    }
-}
-
-impl Drop for TunnelProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // A connection of our own wakes the blocked accept() to see the flag.
-        if TcpStream::connect(self.addr).is_ok()
-            && let Some(acceptor) = self.acceptor.take()
-        {
-            let _ = acceptor.join();
-        }
+        self.0.seen()
     }
 }
 
@@ -89,12 +44,9 @@ impl Drop for TunnelProxy {
 fn tunnel(client: TcpStream, target: SocketAddr, heads: &Sender<String>) -> io::Result<()> {
     client.set_read_timeout(Some(GENEROUS))?;
     let mut from_client = BufReader::new(client.try_clone()?);
-    let mut head = String::new();
-    while !head.ends_with("\r\n\r\n") && head.len() < MAX_HEAD {
-        if from_client.read_line(&mut head)? == 0 {
-            return Ok(());
-        }
-    }
+    let Some(head) = read_head(&mut from_client)? else {
+        return Ok(());
+    };
     let _ = heads.send(head.clone());
     let mut to_client = client;
     let forwarded = origin_form(&head);
