@@ -702,7 +702,6 @@ mod tests {
                     status: Some(500),
                     attempts: Some(1),
                     retry_after: None,
-                    never_ran: false,
                     kind: FailureKind::Fetch(fetchall::fetch::ErrorKind::Status),
                     facts: Box::default(),
                     tls: None,

@@ -300,14 +300,8 @@ impl<S: Fn(Input) -> bool> Out<S> {
     /// Reads `source` (every part of it, in order) to the end, then tells the total and sends
     /// the end.
     fn send_all(&mut self, source: Source) {
-        let parts = match source {
-            Source::Many(parts) => parts.into_iter().map(|(s, n)| (s, Some(n))).collect(),
-            source => vec![(source, None)],
-        };
-        for (source, label) in parts {
-            if !self.send_source(source, label) {
-                return;
-            }
+        if !self.send_source(source, None) {
+            return;
         }
         // Told first: the last batch may wait for its credit for a while.
         let _ = self.total.send(self.count);
@@ -329,7 +323,7 @@ impl<S: Fn(Input) -> bool> Out<S> {
                 self.index += 1;
                 return !self.shard.contains(self.index - 1) || self.push(Line::Url(url));
             }
-            // Not made by open_all; read in order all the same.
+            // Several inputs: each in turn, its lines labelled with its name.
             Source::Many(parts) => {
                 return parts
                     .into_iter()

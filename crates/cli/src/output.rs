@@ -89,12 +89,9 @@ pub(crate) struct Failure {
     /// Attempts made, when the fetch ran to its end ([`fetchall::fetch::FetchError::attempts`]; 0: none
     /// could be made). `None` for a line that was not fetched, or not to the end.
     pub(crate) attempts: Option<u32>,
-    /// What the answer's `Retry-After` asked for ([`fetchall::FetchError::retry_after`]): how
+    /// What the answer's `Retry-After` asked for ([`fetchall::fetch::FetchError::retry_after`]): how
     /// long the dispatcher pauses the host.
     pub(crate) retry_after: Option<Duration>,
-    /// The line's task never ran: cancelled before it started, after an interruption. Counted
-    /// apart in the summary ("not run"); printed as any failure.
-    pub(crate) never_ran: bool,
     /// What sort of failure: the JSON's `error_kind`.
     pub(crate) kind: FailureKind,
     /// What the fetch learnt before it failed (all `None` if it never ran). Boxed: most
@@ -114,7 +111,6 @@ impl Failure {
             status: None,
             attempts: None,
             retry_after: None,
-            never_ran: false,
             kind,
             facts: Box::default(),
             tls: None,
@@ -123,10 +119,14 @@ impl Failure {
 
     /// The failure of a line whose task never ran: `cancelled`.
     pub(crate) fn cancelled() -> Failure {
-        Failure {
-            never_ran: true,
-            ..Failure::new(FailureKind::Cancelled, "cancelled")
-        }
+        Failure::new(FailureKind::Cancelled, "cancelled")
+    }
+
+    /// The line's task never ran: cancelled before it started, after an interruption. Counted
+    /// apart in the summary ("not run"), skipped in JUnit, left out of Markdown's failures;
+    /// printed as any failure.
+    pub(crate) fn never_ran(&self) -> bool {
+        self.kind == FailureKind::Cancelled
     }
 }
 
@@ -277,7 +277,7 @@ impl Summary {
     pub(crate) fn record(&mut self, outcome: &Outcome) {
         match &outcome.result {
             Ok(_) => self.ok += 1,
-            Err(failure) if failure.never_ran => self.not_run += 1,
+            Err(failure) if failure.never_ran() => self.not_run += 1,
             Err(_) => self.failed += 1,
         }
         if let Some(elapsed) = outcome.timeline.elapsed {
@@ -516,7 +516,6 @@ mod tests {
             status: Some(404),
             attempts: Some(1),
             retry_after: None,
-            never_ran: false,
             kind: FailureKind::Fetch(ErrorKind::Status),
             facts: Box::default(),
             tls: None,

@@ -36,7 +36,6 @@ pub(crate) fn fetcher(options: FetchOptions) -> Arc<FetchFn> {
                 message: e.to_string(),
                 attempts: Some(e.attempts()),
                 retry_after: e.retry_after(),
-                never_ran: false,
                 kind: FailureKind::Fetch(e.kind()),
                 facts: Box::new(facts),
                 tls: transfer

@@ -177,6 +177,23 @@ fn junit_and_markdown_on_stdout_are_whole_documents() {
 }
 
 #[test]
+fn a_report_in_stdout_s_format_gets_the_same_lines() {
+    let server = server();
+    for format in ["jsonl", "csv", "text"] {
+        let file = TempFile::named(&format!("same.{format}"));
+        let run = fetchall()
+            .args(["-", "--format", format, "--ordered"])
+            .args(["--report", &format!("{format}:{}", file.path_str())])
+            .stdin(text(&mixed(&server)))
+            .run();
+        assert_eq!(run.code(), Some(1), "{format}: {}", run.stderr);
+        let written = fs::read_to_string(file.path()).expect("the report");
+        assert_eq!(written, run.stdout, "{format}");
+        assert!(written.lines().count() >= 3, "{format}: {written}");
+    }
+}
+
+#[test]
 fn stdout_keeps_its_text_while_files_get_the_reports() {
     let server = server();
     let urls = mixed(&server);

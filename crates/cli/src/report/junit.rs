@@ -51,7 +51,7 @@ pub(crate) fn testcase(outcome: &Outcome, change: Option<&Change>) -> String {
     case.push_str(">\n");
     match &outcome.result {
         // Cancelled after an interruption: not a failure of the URL.
-        Err(failure) if failure.never_ran => {
+        Err(failure) if failure.never_ran() => {
             let message = escape(&failure.message);
             let _ = writeln!(case, "      <skipped message=\"{message}\"/>");
         }

@@ -17,23 +17,32 @@ use super::Totals;
 /// The most rows in each table.
 pub(crate) const MAX_ROWS: usize = 100;
 
-/// A failed URL's row in the failures table: URL, status, message.
-pub(crate) fn failure_row(outcome: &Outcome) -> Option<String> {
-    let failure = outcome.result.as_ref().err()?;
-    let status = failure.status.map(|s| s.to_string()).unwrap_or_default();
-    Some(format!(
-        "| {} | {status} | {} |",
-        cell(&repr(&outcome.url)),
-        cell(&failure.message)
-    ))
+/// The row of a URL in the failures table (URL, status, message), if it failed: not if it never
+/// ran, as the summary above the table does not count it as failed either.
+pub(crate) fn failure_row(outcome: &Outcome) -> Option<impl FnOnce() -> String> {
+    let failure = outcome.result.as_ref().err().filter(|f| !f.never_ran())?;
+    Some(move || {
+        let status = failure.status.map(|s| s.to_string()).unwrap_or_default();
+        format!(
+            "| {} | {status} | {} |",
+            cell(&repr(&outcome.url)),
+            cell(&failure.message)
+        )
+    })
 }
 
-/// A changed URL's row in the changes table: URL, the changes, what the baseline had.
-pub(crate) fn change_row(outcome: &Outcome, change: &Change) -> Option<String> {
+/// The row of a URL in the changes table (URL, the changes, what the baseline had), if it
+/// changed.
+pub(crate) fn change_row<'a>(
+    outcome: &'a Outcome,
+    change: &'a Change,
+) -> Option<impl FnOnce() -> String + 'a> {
+    change.kinds().next()?;
+    Some(move || changed_row(outcome, change))
+}
+
+fn changed_row(outcome: &Outcome, change: &Change) -> String {
     let kinds: Vec<&str> = change.kinds().map(Kind::words).collect();
-    if kinds.is_empty() {
-        return None;
-    }
     let was = match change.was {
         None => String::new(),
         Some(was) => {
@@ -54,12 +63,12 @@ pub(crate) fn change_row(outcome: &Outcome, change: &Change) -> Option<String> {
             )
         }
     };
-    Some(format!(
+    format!(
         "| {} | {} | {} |",
         cell(&repr(&outcome.url)),
         kinds.join(", "),
         cell(&was)
-    ))
+    )
 }
 
 /// Rows kept for one table, and how many more there were.
@@ -70,10 +79,11 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
-    /// Keeps `row` if the table has room, else counts it.
-    pub(crate) fn push(&mut self, row: Option<String>) {
+    /// Keeps `row` if the table has room, else counts it: a row past the last one kept is
+    /// never formatted.
+    pub(crate) fn push(&mut self, row: Option<impl FnOnce() -> String>) {
         match row {
-            Some(row) if self.rows.len() < MAX_ROWS => self.rows.push(row),
+            Some(row) if self.rows.len() < MAX_ROWS => self.rows.push(row()),
             Some(_) => self.more += 1,
             None => {}
         }
@@ -208,15 +218,18 @@ mod tests {
 
     #[test]
     fn a_failure_is_a_row() {
-        let row = failure_row(&failed(
-            "http://h/a|b",
-            "HTTP Error 404: Not Found",
-            Some(404),
-        ));
+        let bad = failed("http://h/a|b", "HTTP Error 404: Not Found", Some(404));
         assert_eq!(
-            row.as_deref(),
+            failure_row(&bad).map(|row| row()).as_deref(),
             Some("| 'http://h/a\\|b' | 404 | HTTP Error 404: Not Found |")
         );
+    }
+
+    #[test]
+    fn a_url_that_never_ran_is_no_failure_row() {
+        let mut cancelled = failed("http://h/c", "cancelled", None);
+        cancelled.result = Err(crate::output::Failure::cancelled());
+        assert!(failure_row(&cancelled).is_none());
     }
 
     #[test]
@@ -225,7 +238,7 @@ mod tests {
         for i in 0..MAX_ROWS + 5 {
             rows.push(failure_row(&failed(&format!("http://h/{i}"), "x", None)));
         }
-        rows.push(None);
+        rows.push(None::<fn() -> String>);
         let mut out = String::new();
         rows.write(&mut out, "");
         assert_eq!(out.lines().filter(|l| l.starts_with('|')).count(), MAX_ROWS);
@@ -277,7 +290,7 @@ mod tests {
             "{doc}"
         );
         assert_eq!(
-            change_row(&bad, &change).as_deref(),
+            change_row(&bad, &change).map(|row| row()).as_deref(),
             Some("| 'http://h/x' | newly failing | ok, 200, 10 bytes, 3.00ms |")
         );
     }

@@ -19,6 +19,7 @@ mod outputs;
 
 pub(crate) use outputs::Outputs;
 
+use std::borrow::Cow;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -194,18 +195,33 @@ enum Target {
 }
 
 impl Target {
-    /// Writes `text` to the target whole: to a temporary file in the same directory, then
-    /// renamed over the target, so the target is never seen half written.
+    /// Writes `text` to the target whole (see [`Target::write_with`]).
     fn write(&self, text: &str) -> Result<(), String> {
+        self.write_with(|out| out.write_all(text.as_bytes()))
+    }
+
+    /// Writes what `fill` writes to the target whole: to a temporary file in the same
+    /// directory, then renamed over the target, so the target is never seen half written (and
+    /// the temporary file removed if anything fails); or to stdout, where a closed pipe is no
+    /// error.
+    fn write_with(
+        &self,
+        fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<(), String> {
         match self {
             Target::Stdout => {
                 let mut out = io::stdout().lock();
-                let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                let written = fill(&mut out).and_then(|()| out.flush());
                 quiet_pipe(written)
             }
             Target::File(path) => {
                 let temp = beside(path, "tmp");
-                let written = fs::write(&temp, text).and_then(|()| fs::rename(&temp, path));
+                let written = File::create(&temp).and_then(|file| {
+                    let mut out = BufWriter::new(file);
+                    fill(&mut out)?;
+                    out.flush()?;
+                    fs::rename(&temp, path)
+                });
                 written.map_err(|e| {
                     let _ = fs::remove_file(&temp);
                     format!("cannot write {}: {e}", path.display())
@@ -354,7 +370,8 @@ impl Reports {
         Ok(Reports { sinks })
     }
 
-    /// Adds one result to every report.
+    /// Adds one result to every report. `made` is the result's line in one format, if the
+    /// caller has it already (standard output's): a report in that format writes it as it is.
     ///
     /// # Errors
     ///
@@ -363,11 +380,16 @@ impl Reports {
         &mut self,
         outcome: &Outcome,
         change: Option<&Change>,
+        made: Option<(Format, &str)>,
     ) -> Result<(), String> {
         for sink in &mut self.sinks {
             match sink {
                 Sink::Lines { format, out, path } => {
-                    if let Some(text) = line(*format, outcome, change) {
+                    let text = match made {
+                        Some((made_in, text)) if made_in == *format => Some(Cow::Borrowed(text)),
+                        _ => line(*format, outcome, change).map(Cow::Owned),
+                    };
+                    if let Some(text) = text {
                         writeln!(out, "{text}")
                             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     }
@@ -446,28 +468,11 @@ fn assemble_junit(
     let spooled = |e: io::Error| format!("cannot read back {}: {e}", spool_path.display());
     spool.into_inner().map_err(|e| spooled(e.into_error()))?;
     let mut cases = File::open(spool_path).map_err(spooled)?;
-    let write = |out: &mut dyn Write, cases: &mut File| -> io::Result<()> {
+    target.write_with(|out| {
         out.write_all(junit::head(totals).as_bytes())?;
-        io::copy(cases, out)?;
-        out.write_all(junit::tail(totals).as_bytes())?;
-        out.flush()
-    };
-    match target {
-        Target::Stdout => quiet_pipe(write(&mut io::stdout().lock(), &mut cases)),
-        Target::File(path) => {
-            let temp = beside(path, "tmp");
-            let written = create(&temp).and_then(|file| {
-                let mut out = BufWriter::new(file);
-                write(&mut out, &mut cases)
-                    .and_then(|()| fs::rename(&temp, path))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
-            });
-            if written.is_err() {
-                let _ = fs::remove_file(&temp);
-            }
-            written
-        }
-    }
+        io::copy(&mut cases, out)?;
+        out.write_all(junit::tail(totals).as_bytes())
+    })
 }
 
 #[cfg(test)]
@@ -531,7 +536,7 @@ mod tests {
         let summary = dir.join("summary.json");
         let mut reports = Reports::open(&specs, None, Some(&summary), false).unwrap();
         for outcome in outcomes() {
-            reports.record(&outcome, None).unwrap();
+            reports.record(&outcome, None, None).unwrap();
         }
         assert!(
             !dir.join("r.xml").exists(),

@@ -109,12 +109,17 @@ impl Outputs {
     /// A report file cannot be written.
     pub(crate) fn record(&mut self, outcome: &Outcome) -> io::Result<Option<String>> {
         let change = self.baseline.as_mut().map(|b| b.compare(outcome));
-        self.reports
-            .record(outcome, change.as_ref())
-            .map_err(io::Error::other)?;
-        Ok(self
+        let stdout = self
             .stdout
-            .and_then(|format| line(format, outcome, change.as_ref())))
+            .and_then(|format| Some((format, line(format, outcome, change.as_ref())?)));
+        // A report in standard output's format gets the line already made.
+        let made = stdout
+            .as_ref()
+            .map(|(format, text)| (*format, text.as_str()));
+        self.reports
+            .record(outcome, change.as_ref(), made)
+            .map_err(io::Error::other)?;
+        Ok(stdout.map(|(_, text)| text))
     }
 
     /// Ends the run's outputs: prints the baseline's report on stderr (unless `quiet`), and
