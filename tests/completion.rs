@@ -9,11 +9,11 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use common::{GENEROUS, gate, within};
+use fetchall::InvalidState;
 use fetchall::{
     AsCompleted, Executor, ReturnWhen, TaskError, TaskHandle, ThreadPool, TimeoutError,
     ZeroBufferSize, as_completed, wait,
 };
-use fetchall::{InvalidState, Sequential};
 
 /// Submits `n` tasks that each wait for their own gate and return their index.
 fn gated(pool: &ThreadPool, n: usize) -> (Vec<Sender<()>>, Vec<TaskHandle<usize>>) {
@@ -456,11 +456,15 @@ fn a_dropped_completer_resolves_its_handle_instead_of_hanging() {
 fn wait_first_exception_sees_an_error_set_by_hand() {
     within(GENEROUS, || {
         let (completer, by_hand) = TaskHandle::pending();
-        let handles = vec![Sequential.submit(|| 1), by_hand];
+        // Never completed: the wait can only end on the error.
+        let (_never, pending) = TaskHandle::<i32>::pending();
+        let handles = vec![pending, by_hand];
         completer
             .set_error(TaskError::Panicked("refused".into()))
             .unwrap();
         let split = wait(handles, None, ReturnWhen::FirstException);
-        assert_eq!((split.done.len(), split.not_done.len()), (2, 0));
+        assert_eq!((split.done.len(), split.not_done.len()), (1, 1));
+        let failed = split.done.into_iter().next().expect("one done");
+        assert_eq!(failed.join(), Err(TaskError::Panicked("refused".into())));
     });
 }

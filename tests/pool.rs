@@ -709,7 +709,7 @@ fn shutdown_now_keeps_the_tasks_started_threads_were_given() {
 }
 
 #[test]
-fn shutdown_now_keeps_the_tasks_woken_workers_are_on_their_way_to() {
+fn shutdown_now_after_a_warm_up_runs_at_most_two_and_cancels_the_rest() {
     within(GENEROUS, || {
         let pool = ThreadPool::new(2);
         // Start both threads, then let them go idle (yielding or asleep): the next two submits

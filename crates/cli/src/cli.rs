@@ -275,8 +275,8 @@ pub(crate) struct Args {
     ///
     /// For comparing runs with diff. Results that finish early wait for the lines before
     /// them; while a slow URL holds the output up, the run reads at most max-workers +
-    /// max(2 x max-workers, 128) lines past it (plus the URLs --per-host holds back), so
-    /// memory stays bounded. Works with
+    /// max(2 x max-workers, 128) lines past it (plus the URLs --per-host, --per-host-rate or
+    /// --rate hold back), so memory stays bounded. Works with
     /// every backend, with --format json, and with --per-host. On Ctrl-C the remaining lines
     /// are still printed, in order.
     #[arg(long)]
