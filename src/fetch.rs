@@ -69,8 +69,9 @@
 //! where a redirect leads), `accept.rs`, `proxy.rs`, `retry.rs` (backoff and
 //! `Retry-After`), `checks.rs` (the content checks on a streamed body), `error.rs`, `kind.rs`
 //! and `classify.rs` (what went wrong, its stable kind and its wording), `facts.rs` (what a fetch
-//! learns besides the byte count), then the layers under ureq: `clients.rs`, `transport.rs`,
-//! `forward.rs`, `tls.rs` (trust, certificates and TLS's wording), `socket.rs`, `eyeballs.rs`,
+//! learns besides the byte count), `redact.rs` (passwords out of URLs shown), then the layers
+//! under ureq: `clients.rs`, `transport.rs`, `forward.rs`, `tls.rs` (trust, certificates and
+//! TLS's wording), `socket.rs`, `buffers.rs` (a connection's buffers), `eyeballs.rs`,
 //! `resolver.rs` and `targets.rs`.
 
 use std::time::Duration;

@@ -120,7 +120,7 @@ fn agent_config(options: &FetchOptions) -> Config {
     let mut config = Agent::config_builder()
         .timeout_global(Some(options.timeout))
         // Status errors are made here, with the reason phrase ureq's own leave out, and
-        // redirects are followed here (`Fetcher::follow`): ureq hands every 3xx back as it is.
+        // redirects are followed here (`Exchange::follow`): ureq hands every 3xx back as it is.
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
@@ -130,7 +130,7 @@ fn agent_config(options: &FetchOptions) -> Config {
         .input_buffer_size(INPUT_BUFFER)
         .output_buffer_size(OUTPUT_BUFFER)
         // ureq would read one proxy for every scheme from the environment; `Proxies` picks
-        // one per request instead (see `Fetcher::send`).
+        // one per request instead (see `Exchange::send`).
         .proxy(None);
     if let Ok(user_agent) = options.user_agent.to_str() {
         // Only for a proxy's CONNECT: the requests themselves carry the fetcher's headers.

@@ -41,8 +41,9 @@ pub(super) struct Exchange {
 pub(super) struct Attempt<'a> {
     pub(super) uri: &'a Uri,
     pub(super) proxy: Option<&'a Proxy>,
-    /// The end of the whole URL's time; `None` for a timeout too large to add to a clock.
-    pub(super) deadline: Option<Instant>,
+    /// The end of the whole URL's time ([`deadline_from`](crate::sync::deadline_from): a
+    /// timeout too large for the clock is a century).
+    pub(super) deadline: Instant,
     /// When [`Fetcher::load_url`](super::Fetcher::load_url) started: every `elapsed` is counted
     /// from here.
     pub(super) started: Instant,
@@ -166,9 +167,11 @@ impl Exchange {
                     Refused::Invalid => FetchError::InvalidRedirect { code, location },
                 })
             })?;
-            let (from, to) = (hop.uri.to_string(), uri.to_string());
-            let (from, to) = (redact_password(&from), redact_password(&to));
-            tracing::debug!(%from, %to, code, "redirected");
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let (from, to) = (hop.uri.to_string(), uri.to_string());
+                let (from, to) = (redact_password(&from), redact_password(&to));
+                tracing::debug!(%from, %to, code, "redirected");
+            }
             hop = Hop {
                 uri,
                 config: Config::OwnDeadline,
@@ -206,10 +209,8 @@ impl Exchange {
         let response = match hop.config {
             Config::AgentDeadline => request.call(),
             Config::OwnDeadline => {
-                let left = attempt
-                    .deadline
-                    .map(|d| d.saturating_duration_since(Instant::now()));
-                let config = request.config().timeout_global(left);
+                let left = attempt.deadline.saturating_duration_since(Instant::now());
+                let config = request.config().timeout_global(Some(left));
                 config.proxy(attempt.proxy.cloned()).build().call()
             }
         };
@@ -316,14 +317,12 @@ fn read_facts(response: &Response<Body>, uri: &Uri, redirects: u32, facts: &mut 
         .headers()
         .get(CONTENT_TYPE)
         .map(|value| one_line(&String::from_utf8_lossy(value.as_bytes())));
-    facts.http_version = match response.version() {
-        Version::HTTP_09 => Some("HTTP/0.9"),
-        Version::HTTP_10 => Some("HTTP/1.0"),
-        Version::HTTP_11 => Some("HTTP/1.1"),
-        Version::HTTP_2 => Some("HTTP/2"),
-        Version::HTTP_3 => Some("HTTP/3"),
-        _ => None,
-    };
+    // ureq speaks HTTP/1.x only: its parser gives 1.0 or 1.1, nothing else.
+    facts.http_version = Some(if response.version() == Version::HTTP_10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    });
 }
 
 /// Reads a small body to its end, which lets the connection go back to the pool; a failure here
@@ -343,8 +342,8 @@ fn drain(response: Response<Body>) {
 /// buffer of at most [`READ_BUFFER`] bytes (and no more than the body needs), and the window of
 /// the `checks`, which are fed each read. Returns the count even when reading fails half way.
 ///
-/// Not `io::copy`: its 8 KiB buffer makes sixteen calls through ureq's body reader for each
-/// 128 KiB ureq reads from the socket, and each call has its bookkeeping.
+/// Not `io::copy`: its 8 KiB buffer makes twelve calls through ureq's body reader for each
+/// 96 KiB ureq reads from the socket, and each call has its bookkeeping.
 fn count_body(
     body: &mut impl Read,
     expected: Option<u64>,

@@ -159,7 +159,7 @@ impl Fetcher {
         let started = Instant::now();
         let uri = parse_url(url).map_err(Failed::at_once)?;
         let proxy = self.shared.proxies.select(&uri).map_err(Failed::at_once)?;
-        let deadline = started.checked_add(self.timeout);
+        let deadline = crate::sync::deadline_from(started, self.timeout);
         let mut retries = 0;
         let mut reconnected = false;
         loop {
@@ -211,11 +211,9 @@ impl Fetcher {
             // The failed attempt's duration is the estimate of the next one's.
             let fits = |wait: &Duration| {
                 let needed = wait.saturating_add(attempt_started.elapsed());
-                deadline.is_none_or(|deadline| {
-                    Instant::now()
-                        .checked_add(needed)
-                        .is_some_and(|end| end < deadline)
-                })
+                Instant::now()
+                    .checked_add(needed)
+                    .is_some_and(|end| end < deadline)
             };
             let Some(wait) = wait.filter(fits) else {
                 return Err(Failed {

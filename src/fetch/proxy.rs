@@ -126,6 +126,9 @@ impl Proxies {
 
     /// Whether `no_proxy` sends `host` (as in a URI: IPv6 in brackets) around the proxy.
     fn bypasses(&self, host: &str) -> bool {
+        if self.no_proxy.is_empty() {
+            return false;
+        }
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let ip = bare.parse::<IpAddr>().ok();
         let name = bare.trim_end_matches('.').to_ascii_lowercase();
