@@ -441,6 +441,8 @@ fn http_urls_go_whole_to_an_https_proxy_over_tls_to_the_proxy() {
     })
     .expect("through the https proxy");
     assert_eq!(page.bytes, PROXY_BODY.len() as u64);
+    // The page came over plain http: the TLS to the proxy is not the page's.
+    assert!(page.tls.is_none(), "{:?}", page.tls);
     let heads = proxy.seen();
     assert_eq!(heads.len(), 1, "{heads:?}");
     assert!(

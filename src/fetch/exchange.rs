@@ -11,8 +11,8 @@ use ureq::{Agent, Body, Proxy};
 
 use super::checks::BodyChecks;
 use super::classify::{Stage, classify, one_line};
+use super::facts;
 use super::retry::retry_after;
-use super::tls;
 use super::transport::is_stale;
 use super::urls::{Refused, resolve_location};
 use super::{
@@ -204,8 +204,6 @@ impl Exchange {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
         }
-        // Whatever an earlier request on this thread left there is not this one's.
-        drop(tls::take_used());
         let response = match hop.config {
             Config::AgentDeadline => request.call(),
             Config::OwnDeadline => {
@@ -229,10 +227,8 @@ impl Exchange {
         uri: &Uri,
     ) -> Result<Page, Failed> {
         // The facts of the connection the response came on (see `tls.rs`); an `http` one has
-        // none, whatever an `https` hop before it left.
-        let tls = tls::take_used()
-            .filter(|_| uri.scheme_str() == Some("https"))
-            .map(|info| TlsInfo::clone(&info));
+        // none.
+        let tls = facts::last_tls().map(|info| TlsInfo::clone(&info));
         if let (Some(info), Some(days)) = (&tls, self.cert_expiry_days) {
             let now = SystemTime::now();
             let within = now.checked_add(Duration::from_secs(u64::from(days) * super::tls::DAY));

@@ -17,6 +17,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{FetchError, Page, TlsInfo};
@@ -96,10 +97,26 @@ struct Record {
     /// When the last request was sent, and how long its first response byte took.
     sent: Option<Instant>,
     ttfb: Option<Duration>,
+    /// The TLS facts of the connection the last request went over.
+    tls: Option<Arc<TlsInfo>>,
 }
 
 thread_local! {
-    static RECORD: RefCell<Record> = RefCell::new(Record::default());
+    static RECORD: RefCell<Record> = const {
+        RefCell::new(Record {
+            lookup: None,
+            tcp: None,
+            opened: Opened {
+                remote_addr: None,
+                dns: None,
+                connect: None,
+                tls: None,
+            },
+            sent: None,
+            ttfb: None,
+            tls: None,
+        })
+    };
 }
 
 fn with<T>(f: impl FnOnce(&mut Record) -> T) -> T {
@@ -146,7 +163,11 @@ pub(super) fn opened(started: Instant, tls: bool) -> Opened {
 
 /// A request goes out on a connection: `Some` with what opening it took if it is the
 /// connection's first, `None` (and the remote address alone) if it was reused.
-pub(super) fn request_sent(opened: Option<Opened>, remote_addr: Option<SocketAddr>) {
+pub(super) fn request_sent(
+    opened: Option<Opened>,
+    remote_addr: Option<SocketAddr>,
+    tls: Option<Arc<TlsInfo>>,
+) {
     with(|r| {
         r.opened = opened.unwrap_or(Opened {
             remote_addr,
@@ -154,7 +175,13 @@ pub(super) fn request_sent(opened: Option<Opened>, remote_addr: Option<SocketAdd
         });
         r.sent = Some(Instant::now());
         r.ttfb = None;
+        r.tls = tls;
     });
+}
+
+/// The TLS facts of the connection the last request went over: `None` for plain `http`.
+pub(super) fn last_tls() -> Option<Arc<TlsInfo>> {
+    with(|r| r.tls.clone())
 }
 
 /// The first byte of the answer to the last request sent has arrived.
@@ -198,14 +225,14 @@ mod tests {
         assert_eq!(opened.dns, Some(Duration::from_micros(5)));
         assert!(opened.connect.is_some() && opened.tls.is_none());
 
-        request_sent(Some(opened), remote);
+        request_sent(Some(opened), remote, None);
         first_byte();
         let first = take();
         assert_eq!(first.remote_addr, remote);
         assert!(first.connect.is_some() && first.ttfb.is_some());
 
         // The next request on the same connection: reused, only the address and the wait.
-        request_sent(None, remote);
+        request_sent(None, remote, None);
         first_byte();
         let second = take();
         assert_eq!(second.remote_addr, remote);

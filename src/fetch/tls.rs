@@ -13,11 +13,12 @@
 //! # Getting the facts of the connection a response came on
 //!
 //! ureq hands a request to a pooled or new connection out of sight of the caller, and its
-//! response carries nothing of the transport. But ureq is blocking: every read and write of a
-//! request happens on the thread that called it. So each time a request goes out on a TLS
-//! connection, the connection puts its facts in a thread-local slot ([`take_used`]), and the
-//! fetcher takes them out when the call returns. A kept-alive connection reports its own facts
-//! each time it is reused, and after redirects the slot holds the last hop's.
+//! response carries nothing of the transport. So the connector that wraps every connection
+//! (`transport.rs`) keeps the facts of the outermost TLS layer ([`TlsTransport::info`]: the
+//! target's, not an `https://` proxy's), and each request that goes out on the connection
+//! records them with the rest of its facts (`facts.rs`); a kept-alive connection reports its own
+//! each time it is reused, a plain `http` one none, and after redirects the record holds the
+//! last hop's.
 //!
 //! # Python's words
 //!
@@ -40,7 +41,6 @@
 //! refusal arrives with the response, and urllib only wraps errors raised while it connects
 //! and sends. fetchall wraps on the same rule.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
@@ -385,17 +385,6 @@ fn version_name(version: Option<ProtocolVersion>) -> String {
     }
 }
 
-thread_local! {
-    /// The facts of the TLS connection the current thread last sent a request on.
-    static USED: RefCell<Option<Arc<TlsInfo>>> = const { RefCell::new(None) };
-}
-
-/// Takes the facts of the TLS connection this thread last sent a request on, leaving none:
-/// see the [module documentation](self).
-pub(super) fn take_used() -> Option<Arc<TlsInfo>> {
-    USED.with(|used| used.borrow_mut().take())
-}
-
 /// The TLS settings of a fetcher.
 #[derive(Debug, Clone)]
 pub(super) struct TlsSettings {
@@ -695,6 +684,13 @@ pub(super) struct TlsTransport {
     host: String,
 }
 
+impl TlsTransport {
+    /// The facts of this connection's handshake (see the [module documentation](self)).
+    pub(super) fn info(&self) -> Option<Arc<TlsInfo>> {
+        self.info.clone()
+    }
+}
+
 impl fmt::Debug for TlsTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsTransport")
@@ -714,12 +710,7 @@ impl Transport for TlsTransport {
         let output = &self.buffers.output()[..amount];
         self.stream
             .write_all(output)
-            .map_err(|e| tls_error(e, &self.host, false))?;
-        // A request went out on this connection: its answer comes with these facts. Recorded
-        // after the write, because through an https:// proxy this connection's records go out
-        // through the proxy's TLS connection, whose own write would otherwise have the last word.
-        USED.with(|used| *used.borrow_mut() = self.info.clone());
-        Ok(())
+            .map_err(|e| tls_error(e, &self.host, false))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {

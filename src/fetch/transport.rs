@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use ureq::Timeout;
 use ureq::unversioned::transport::{
-    Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout,
-    SocksConnector, Transport,
+    Buffers, ChainedConnector, ConnectProxyConnector, ConnectionDetails, Connector, Either,
+    NextTimeout, SocksConnector, Transport,
 };
 
+use super::TlsInfo;
 use super::classify::{SocketFailure, socket_failure};
 use super::facts::{self, Opened};
 use super::forward::ForwardConnector;
@@ -77,7 +78,12 @@ impl Connector for PhaseConnector {
         match self.0.connect(details, chained) {
             Ok(transport) => Ok(transport.map(|t| {
                 let opened = facts::opened(started, t.is_tls());
-                ExchangeTransport::new(Box::new(t), opened)
+                // The outermost layer's: the target's TLS, not an `https://` proxy's under it.
+                let tls = match &t {
+                    Either::B(tls) => tls.info(),
+                    Either::A(_) => None,
+                };
+                ExchangeTransport::new(Box::new(t), opened, tls)
             })),
             Err(ureq::Error::Timeout(_)) => Err(ureq::Error::Timeout(Timeout::Connect)),
             Err(e) => Err(tls_labelled(e, details.needs_tls())),
@@ -138,10 +144,16 @@ pub(super) struct ExchangeTransport {
     /// What opening the connection took, until the first request on it reports it.
     opened: Option<Opened>,
     remote_addr: Option<SocketAddr>,
+    /// The TLS facts every response on this connection comes with; `None` for plain `http`.
+    tls: Option<Arc<TlsInfo>>,
 }
 
 impl ExchangeTransport {
-    fn new(inner: Box<dyn Transport>, opened: Opened) -> ExchangeTransport {
+    fn new(
+        inner: Box<dyn Transport>,
+        opened: Opened,
+        tls: Option<Arc<TlsInfo>>,
+    ) -> ExchangeTransport {
         ExchangeTransport {
             inner,
             used: false,
@@ -149,6 +161,7 @@ impl ExchangeTransport {
             reused: false,
             opened: Some(opened),
             remote_addr: opened.remote_addr,
+            tls,
         }
     }
 
@@ -189,7 +202,7 @@ impl Transport for ExchangeTransport {
             // The first write since input arrived: a new request.
             self.awaiting = true;
             self.reused = self.used;
-            facts::request_sent(self.opened.take(), self.remote_addr);
+            facts::request_sent(self.opened.take(), self.remote_addr, self.tls.clone());
         }
         self.inner
             .transmit_output(amount, timeout)
