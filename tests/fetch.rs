@@ -953,6 +953,40 @@ fn a_request_head_too_large_to_send_says_so() {
 }
 
 #[test]
+fn head_lines_longer_than_the_output_buffer_still_go_out_whole() {
+    // Connections write through 8 KiB; a request with a longer line gets 64 KiB of its own.
+    let server = server();
+    let long = "x".repeat(12 * 1024);
+    let value = HeaderValue::from_str(&long).expect("value");
+    let fetcher = fetcher_with(move |o| {
+        o.headers.insert("x-long", value);
+    });
+    fetcher
+        .load_url(&server.url("/echo"))
+        .expect("a 12 KiB header");
+    let head = server.last_echo().expect("the server kept the head");
+    assert!(head.contains(&format!("x-long: {long}\r\n")), "{head:.200}");
+
+    let query = "q".repeat(10 * 1024);
+    let fetcher = ok_fetcher();
+    for _ in 0..2 {
+        let url = server.url(&format!("/echo?{query}"));
+        fetcher.load_url(&url).expect("a 10 KiB URL");
+        let head = server.last_echo().expect("the server kept the head");
+        assert!(
+            head.starts_with(&format!("GET /echo?{query} HTTP/1.1\r\n")),
+            "{head:.200}"
+        );
+    }
+    // The short requests around them still share one connection.
+    let before = server.connections_accepted();
+    for _ in 0..3 {
+        fetcher.load_url(&server.url("/ok")).expect("/ok");
+    }
+    assert!(server.connections_accepted() - before <= 1);
+}
+
+#[test]
 fn control_characters_in_a_url_are_refused_not_removed() {
     let server = server();
     let port = server.addr().port();

@@ -6,8 +6,14 @@
 //! (`BENCHMARKS.md`, "Many hosts"). Here the input buffer starts at [`INITIAL_INPUT`] and
 //! doubles, up to the configured size, whenever a read fills it: small responses never need
 //! more, a large body or head grows it within a few reads. The output buffer is allocated at its
-//! full size (ureq needs the longest request line to fit in it) but zeroed by the allocator,
-//! which leaves fresh pages untouched until the request head is written into them.
+//! configured size, which ureq needs the longest line of a request head to fit in; the fetcher
+//! keeps it to a few pages (`clients.rs`).
+//!
+//! Small first sizes matter more than they seem: `vec![0; n]` asks the allocator for zeroed
+//! memory, but glibc clears it with `memset` unless it comes straight from the kernel, and a
+//! worker thread's allocations come from its own arena, so every page of a new connection's
+//! buffers is touched at once. 50 workers opening their first connections together spent half
+//! their time in those page faults (`BENCHMARKS.md`, round four).
 //!
 //! When a connection closes, its buffers go to a few spares kept for the next connections
 //! ([`SPARES`] of each size, process-wide): zeroing 64 KiB for every new connection was half the
@@ -19,7 +25,7 @@ use std::sync::Mutex;
 use ureq::unversioned::transport::Buffers;
 
 /// Spare buffers kept of each kind: a burst of new connections takes them, a burst of closing
-/// ones refills them, and they never hold more than `SPARES` x (16 + 64) KiB.
+/// ones refills them, and they never hold more than `SPARES` x (4 + 8) KiB.
 const SPARES: usize = 16;
 
 /// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of their size.
@@ -49,8 +55,8 @@ fn give_spare(spares: &Mutex<Vec<Vec<u8>>>, buffer: Vec<u8>) {
     }
 }
 
-/// The input buffer's first size: a small response, head and body, in one read.
-pub(super) const INITIAL_INPUT: usize = 16 * 1024;
+/// The input buffer's first size, one page: a small response, head and body, in one read.
+pub(super) const INITIAL_INPUT: usize = 4 * 1024;
 
 /// The scratch space ureq asks for to read a request body into (as ureq's own buffers do).
 const MIN_TMP: usize = 10 * 1024;
@@ -188,15 +194,13 @@ mod tests {
         buffers.input_consume(1000);
         // A large body: each read fills the buffer, so the next one gets twice the room.
         let mut sizes = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..7 {
             let n = read(&mut buffers, usize::MAX);
             sizes.push(n);
             buffers.input_consume(n);
         }
-        assert_eq!(
-            sizes,
-            [16 * 1024, 32 * 1024, 64 * 1024, 96 * 1024, 96 * 1024]
-        );
+        let kib: Vec<usize> = sizes.iter().map(|n| n / 1024).collect();
+        assert_eq!(kib, [4, 8, 16, 32, 64, 96, 96]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ureq::Timeout;
 use ureq::http::StatusCode;
 
-use super::clients::OUTPUT_BUFFER;
+use super::clients::LONGEST_LINE;
 use super::error::{FetchError, Phase};
 use super::resolver::LookupFailed;
 use super::tls::TlsFailed;
@@ -76,7 +76,7 @@ pub(super) fn classify(err: ureq::Error, stage: Stage, elapsed: Duration) -> Fet
         ureq::Error::Io(e) => classify_io(e, stage),
         // The request head is written through the output buffer a line at a time.
         ureq::Error::Protocol(ureq_proto::Error::OutputOverflow) => FetchError::RequestTooLarge {
-            limit: OUTPUT_BUFFER,
+            limit: LONGEST_LINE,
         },
         ureq::Error::Other(boxed) => classify_other(boxed, stage),
         e @ (ureq::Error::Tls(_)

@@ -39,10 +39,18 @@ const CONNECTIONS_PER_AGENT: usize = 2;
 /// "HTTP benchmarks".)
 const INPUT_BUFFER: usize = 96 * 1024;
 
-/// Each connection's output buffer, which must hold the whole request head (ureq fails a larger
-/// one with `OutputOverflow`): 64 KiB, like the largest response head, where ureq's default is
-/// 128 KiB. Every connection touches all of it, so 50 connections keep 3 MiB less.
-pub(super) const OUTPUT_BUFFER: usize = 64 * 1024;
+/// The longest line of a request head that can be sent: 64 KiB, like the largest response head
+/// ureq accepts. ureq writes the head through the connection's output buffer a line at a time
+/// and fails a line longer than the buffer with `OutputOverflow`
+/// ([`FetchError::RequestTooLarge`](super::FetchError::RequestTooLarge)).
+pub(super) const LONGEST_LINE: usize = 64 * 1024;
+
+/// Each connection's output buffer: 8 KiB, two pages, the longest request line nginx and Apache
+/// accept by default. Every connection touches all of it (`buffers.rs`): at 64 KiB, the 16 page
+/// faults of each new connection's were most of what held back the first of 50 workers. A
+/// request that may have a longer line is sent with an output buffer of [`LONGEST_LINE`]
+/// instead, on a connection of its own (`Exchange::send`).
+pub(super) const OUTPUT_BUFFER: usize = 8 * 1024;
 
 /// Where an agent's last request went: the scheme and `host:port`.
 type HostKey = (Scheme, Authority);

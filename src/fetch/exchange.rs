@@ -11,6 +11,7 @@ use ureq::{Agent, Body, Proxy};
 
 use super::checks::BodyChecks;
 use super::classify::{Stage, classify, one_line};
+use super::clients::{LONGEST_LINE, OUTPUT_BUFFER};
 use super::facts;
 use super::retry::retry_after;
 use super::transport::is_stale;
@@ -31,6 +32,8 @@ pub(super) struct Exchange {
     method: Method,
     max_redirects: u32,
     headers: HeaderMap,
+    /// The longest of the header lines `headers` make, `name: value\r\n`.
+    longest_header: usize,
     accept: StatusRanges,
     checks: Checks,
     cert_expiry_days: Option<u32>,
@@ -118,10 +121,16 @@ impl Exchange {
                 }
             }
         }
+        let longest_header = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .max()
+            .unwrap_or(0);
         Exchange {
             method: options.method,
             max_redirects: options.max_redirects,
             headers,
+            longest_header,
             accept: options.accept.clone(),
             checks: options.checks.clone(),
             cert_expiry_days: options.cert_expiry_days,
@@ -204,18 +213,40 @@ impl Exchange {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
         }
-        let response = match hop.config {
-            Config::AgentDeadline => request.call(),
-            Config::OwnDeadline => {
-                let left = attempt.deadline.saturating_duration_since(Instant::now());
-                let config = request.config().timeout_global(Some(left));
-                config.proxy(attempt.proxy.cloned()).build().call()
+        let large = self.may_overflow(&hop.uri);
+        let response = match (hop.config, large) {
+            (Config::AgentDeadline, false) => request.call(),
+            (config, large) => {
+                let mut builder = request.config();
+                if config == Config::OwnDeadline {
+                    let left = attempt.deadline.saturating_duration_since(Instant::now());
+                    builder = builder
+                        .timeout_global(Some(left))
+                        .proxy(attempt.proxy.cloned());
+                }
+                if large {
+                    // ureq gives such a request a connection of its own, neither taken from the
+                    // pool nor put back in it: it is the rare one.
+                    builder = builder.output_buffer_size(LONGEST_LINE);
+                }
+                builder.build().call()
             }
         };
         response.map_err(|e| Failed {
             stale: is_stale(&e),
             ..Failed::at_once(classify(e, Stage::Exchange, attempt.started.elapsed()))
         })
+    }
+
+    /// Whether a line of the request to `uri` may be longer than the agent's output buffer
+    /// ([`OUTPUT_BUFFER`]): one of the headers, or one of the lines ureq makes from the URL, whose
+    /// longest is the request line (the path and query), `host` (the authority) or the
+    /// `authorization` it encodes from a user and password in the URL (base64: 4 bytes for 3).
+    fn may_overflow(&self, uri: &Uri) -> bool {
+        let authority = uri.authority().map_or(0, |a| a.as_str().len());
+        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
+        let from_url = (authority + target).div_ceil(3) * 4 + 64;
+        self.longest_header.max(from_url) > OUTPUT_BUFFER
     }
 
     /// Reads the response from `uri`: its body counted into a [`Page`], or the status that makes
