@@ -24,11 +24,15 @@ use std::sync::Mutex;
 
 use ureq::unversioned::transport::Buffers;
 
+use super::clients::OUTPUT_BUFFER;
+
 /// Spare buffers kept of each kind: a burst of new connections takes them, a burst of closing
 /// ones refills them, and they never hold more than `SPARES` x (4 + 8) KiB.
 const SPARES: usize = 16;
 
-/// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of their size.
+/// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of [`OUTPUT_BUFFER`]: the
+/// sizes a connection starts with. (A request with a longer head line has a larger output
+/// buffer on a connection of its own; it is not kept.)
 static SPARE_INPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 static SPARE_OUTPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
@@ -94,7 +98,11 @@ impl SocketBuffers {
 
     fn ensure_output(&mut self) {
         if self.output.is_empty() {
-            self.output = take_spare(&SPARE_OUTPUT, self.output_size);
+            self.output = if self.output_size == OUTPUT_BUFFER {
+                take_spare(&SPARE_OUTPUT, OUTPUT_BUFFER)
+            } else {
+                vec![0; self.output_size]
+            };
         }
     }
 
@@ -133,7 +141,7 @@ impl Drop for SocketBuffers {
         if self.input.len() == INITIAL_INPUT {
             give_spare(&SPARE_INPUT, std::mem::take(&mut self.input));
         }
-        if self.output.len() == self.output_size {
+        if self.output.len() == OUTPUT_BUFFER {
             give_spare(&SPARE_OUTPUT, std::mem::take(&mut self.output));
         }
     }
@@ -221,15 +229,25 @@ mod tests {
 
     #[test]
     fn a_closed_connections_buffers_are_the_next_ones() {
-        let mut first = SocketBuffers::new(96 * 1024, 4096);
+        let mut first = SocketBuffers::new(96 * 1024, OUTPUT_BUFFER);
         read(&mut first, 10);
         first.output()[0] = b'G';
         drop(first);
-        let mut next = SocketBuffers::new(96 * 1024, 4096);
+        let mut next = SocketBuffers::new(96 * 1024, OUTPUT_BUFFER);
         // Whatever is left in a spare is never shown: the input starts empty.
         assert!(next.input().is_empty());
         assert_eq!(next.input_append_buf().len(), INITIAL_INPUT);
-        assert_eq!(next.output().len(), 4096);
+        assert_eq!(next.output().len(), OUTPUT_BUFFER);
+    }
+
+    #[test]
+    fn only_buffers_of_the_sizes_connections_start_with_are_kept() {
+        let mut large = SocketBuffers::new(96 * 1024, 64 * 1024);
+        read(&mut large, 10);
+        assert_eq!(large.output().len(), 64 * 1024);
+        drop(large);
+        let spares = SPARE_OUTPUT.lock().expect("spares");
+        assert!(spares.iter().all(|spare| spare.len() == OUTPUT_BUFFER));
     }
 
     #[test]
