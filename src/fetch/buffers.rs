@@ -1,7 +1,8 @@
 //! A connection's buffers, sized to what the connection carries.
 //!
 //! ureq's `LazyBuffers` fills both buffers with zeros at their full size on the first request:
-//! 96 KiB in and 64 KiB out per connection, every page touched. With many hosts that is most of
+//! 96 KiB in and 64 KiB out per connection with the sizes fetchall first gave them, every page
+//! touched. With many hosts that is most of
 //! the memory (128 idle connections hold 20 MiB) and, on a new connection, 40 page faults
 //! (`BENCHMARKS.md`, "Many hosts"). Here the input buffer starts at [`INITIAL_INPUT`] and
 //! doubles, up to the configured size, whenever a read fills it: small responses never need

@@ -48,8 +48,9 @@ pub(super) const LONGEST_LINE: usize = 64 * 1024;
 /// Each connection's output buffer: 8 KiB, two pages, the longest request line nginx and Apache
 /// accept by default. Every connection touches all of it (`buffers.rs`): at 64 KiB, the 16 page
 /// faults of each new connection's were most of what held back the first of 50 workers. A
-/// request that may have a longer line is sent with an output buffer of [`LONGEST_LINE`]
-/// instead, on a connection of its own (`Exchange::send`).
+/// request that may have a longer line (or a longer head, with a `Proxy-Authorization` of its
+/// own) is sent with an output buffer of [`LONGEST_LINE`] instead, on a connection of its own
+/// (`Exchange::may_overflow`).
 pub(super) const OUTPUT_BUFFER: usize = 8 * 1024;
 
 /// Where an agent's last request went: the scheme and `host:port`.

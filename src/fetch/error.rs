@@ -92,7 +92,7 @@ pub enum FetchError {
         location: String,
     },
     /// The request cannot be sent: a line of its head (the request line or a header, with a
-    /// huge `-H` value, say) is longer than the buffer it is written through:
+    /// huge `-H` value, say) is longer than the most fetchall writes a head through, 64 KiB:
     /// `request too large to send: a request line or header over 65536 bytes`. Nothing was
     /// received.
     RequestTooLarge {

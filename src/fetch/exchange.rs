@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
-use ureq::http::header::{ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, USER_AGENT};
+use ureq::http::header::{
+    ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, PROXY_AUTHORIZATION, USER_AGENT,
+};
 use ureq::http::{HeaderMap, HeaderValue, Response, Uri, Version};
 use ureq::{Agent, Body, Proxy};
 
@@ -32,8 +34,8 @@ pub(super) struct Exchange {
     method: Method,
     max_redirects: u32,
     headers: HeaderMap,
-    /// The longest of the header lines `headers` make, `name: value\r\n`.
-    longest_header: usize,
+    /// What `headers` need of the output buffer.
+    header_lines: HeadLines,
     accept: StatusRanges,
     checks: Checks,
     cert_expiry_days: Option<u32>,
@@ -62,7 +64,9 @@ pub(super) enum Config {
     AgentDeadline,
     /// One made for the request, with what is left of the deadline and the proxy: for a request
     /// after the first (a retry, a redirect), and for any request through a proxy (the pool is
-    /// still shared: ureq keys pooled connections by proxy).
+    /// still shared: ureq keys pooled connections by proxy). A request whose head may not fit
+    /// the agent's output buffer gets one of its own too, and with it a connection outside the
+    /// pool (see `Exchange::send`).
     OwnDeadline,
 }
 
@@ -71,6 +75,61 @@ pub(super) enum Config {
 struct Hop {
     uri: Uri,
     config: Config,
+}
+
+/// What a request's headers need of the output buffer ureq writes the head through, a line at
+/// a time. Each line is counted as `name: value\r\n` and the `\r\n` of the blank line after
+/// it: ureq writes that with the last header, which is always one of these (its own come
+/// first).
+#[derive(Debug)]
+struct HeadLines {
+    longest: usize,
+    total: usize,
+    /// The headers have a `Proxy-Authorization` of the request's own. `forward.rs` looks for
+    /// it in the first piece of the head that goes out, so the whole head must fit.
+    whole: bool,
+}
+
+impl HeadLines {
+    fn of(headers: &HeaderMap) -> HeadLines {
+        let (mut longest, mut total) = (0, 0);
+        for (name, value) in headers {
+            let line = name.as_str().len() + value.len() + 6;
+            longest = longest.max(line);
+            total += line;
+        }
+        HeadLines {
+            longest,
+            total,
+            whole: headers.contains_key(PROXY_AUTHORIZATION),
+        }
+    }
+}
+
+/// The longest of the lines ureq makes from `uri`, and all of them together, each with 2 bytes
+/// to spare for the blank line: the request line (the path and query, with a `/` put before a
+/// bare query), `host` (the host and port), the `authorization` it encodes from a user and
+/// password in the URL (base64: 4 bytes for 3), and `accept: */*`.
+fn url_lines(uri: &Uri) -> (usize, usize) {
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let (user, host) = match authority.rfind('@') {
+        Some(at) => (at, authority.len() - at - 1),
+        None => (0, authority.len()),
+    };
+    // `HEAD /` and ` HTTP/1.1\r\n`; `host: ` and `\r\n`; `authorization: Basic ` and `\r\n`.
+    let request = target + 19;
+    let host = host + 10;
+    let authorization = if user == 0 {
+        0
+    } else {
+        user.div_ceil(3) * 4 + 25
+    };
+    let accept = 15;
+    (
+        request.max(host).max(authorization),
+        request + host + authorization + accept,
+    )
 }
 
 /// Why one attempt failed, and what that says about trying again.
@@ -121,16 +180,12 @@ impl Exchange {
                 }
             }
         }
-        let longest_header = headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 4)
-            .max()
-            .unwrap_or(0);
+        let header_lines = HeadLines::of(&headers);
         Exchange {
             method: options.method,
             max_redirects: options.max_redirects,
             headers,
-            longest_header,
+            header_lines,
             accept: options.accept.clone(),
             checks: options.checks.clone(),
             cert_expiry_days: options.cert_expiry_days,
@@ -238,15 +293,18 @@ impl Exchange {
         })
     }
 
-    /// Whether a line of the request to `uri` may be longer than the agent's output buffer
-    /// ([`OUTPUT_BUFFER`]): one of the headers, or one of the lines ureq makes from the URL, whose
-    /// longest is the request line (the path and query), `host` (the authority) or the
-    /// `authorization` it encodes from a user and password in the URL (base64: 4 bytes for 3).
+    /// Whether the request to `uri` may not fit the agent's output buffer ([`OUTPUT_BUFFER`]):
+    /// one of its lines, or, when its headers have a `Proxy-Authorization`, its whole head
+    /// (see [`HeadLines::whole`]).
     fn may_overflow(&self, uri: &Uri) -> bool {
-        let authority = uri.authority().map_or(0, |a| a.as_str().len());
-        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
-        let from_url = (authority + target).div_ceil(3) * 4 + 64;
-        self.longest_header.max(from_url) > OUTPUT_BUFFER
+        let (longest, total) = url_lines(uri);
+        let lines = &self.header_lines;
+        let needed = if lines.whole {
+            total + lines.total
+        } else {
+            longest.max(lines.longest)
+        };
+        needed > OUTPUT_BUFFER
     }
 
     /// Reads the response from `uri`: its body counted into a [`Page`], or the status that makes
