@@ -38,7 +38,7 @@ const DEFAULT_TASKS: usize = 1_000_000;
 const DEFAULT_ROUNDS: usize = 5;
 /// A large fixed queue bound: the CLI's when the figures in BENCHMARKS.md were taken (it is
 /// max(2W, 128) now; kept, so that the published figures stay comparable).
-const CLI_QUEUE_BOUND: usize = 1024;
+const FIXED_QUEUE_BOUND: usize = 1024;
 const WORKER_COUNTS: [usize; 3] = [1, 2, 4];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Backend {
             Backend::PoolBounded => {
                 let pool = ThreadPool::builder()
                     .num_threads(workers)
-                    .queue_bound(CLI_QUEUE_BOUND)
+                    .queue_bound(FIXED_QUEUE_BOUND)
                     .build()
                     .expect("a pool of 1 to 4 threads can be built");
                 through_handles(&pool, tasks)
@@ -116,7 +116,7 @@ impl fmt::Display for Backend {
             Backend::Pool => f.write_str("fetchall ThreadPool (as_completed)"),
             Backend::PoolBounded => write!(
                 f,
-                "fetchall ThreadPool bound {CLI_QUEUE_BOUND} (as_completed)"
+                "fetchall ThreadPool bound {FIXED_QUEUE_BOUND} (as_completed)"
             ),
             Backend::Rayon => f.write_str("fetchall RayonPool (as_completed)"),
             Backend::ThreadpoolCrate => f.write_str("threadpool 1.8 (mpsc)"),

@@ -954,9 +954,10 @@ fn a_request_head_too_large_to_send_says_so() {
 
 #[test]
 fn head_lines_longer_than_the_output_buffer_still_go_out_whole() {
-    // Connections write through 8 KiB; a request that may have a longer line gets 64 KiB on a
-    // connection of its own. The header is the last one, which goes out with the blank line
-    // after it: 8,180 bytes of value is the most that fits 8 KiB.
+    // Connections write through 8 KiB. A longer `-H` line gets the fetcher's connections a
+    // buffer that holds it, kept alive as any; a longer URL line gets 64 KiB on a connection of
+    // its own. The header is the last one, which goes out with the blank line after it: 8,180
+    // bytes of value is the most that fits 8 KiB.
     let server = server();
     for len in [8170, 8180, 8181, 8186, 8190, 12 * 1024] {
         let long = "x".repeat(len);
@@ -964,11 +965,19 @@ fn head_lines_longer_than_the_output_buffer_still_go_out_whole() {
         let fetcher = fetcher_with(move |o| {
             o.headers.insert("x-long", value);
         });
-        if let Err(e) = fetcher.load_url(&server.url("/echo")) {
-            panic!("a header of {len} bytes: {e}");
+        let opened = server.connections_accepted();
+        for _ in 0..2 {
+            if let Err(e) = fetcher.load_url(&server.url("/echo")) {
+                panic!("a header of {len} bytes: {e}");
+            }
+            let head = server.last_echo().expect("the server kept the head");
+            assert!(head.ends_with(&format!("x-long: {long}\r\n")), "{len}");
         }
-        let head = server.last_echo().expect("the server kept the head");
-        assert!(head.ends_with(&format!("x-long: {long}\r\n")), "{len}");
+        assert_eq!(
+            server.connections_accepted(),
+            opened + 1,
+            "{len}: kept alive"
+        );
     }
 
     let query = "q".repeat(10 * 1024);
@@ -991,6 +1000,19 @@ fn head_lines_longer_than_the_output_buffer_still_go_out_whole() {
     }
     // The short requests go on on the connection the first one opened.
     assert_eq!(server.connections_accepted(), opened + 2);
+}
+
+#[test]
+fn the_final_url_in_the_facts_hides_a_password() {
+    let server = server();
+    let fetcher = ok_fetcher();
+    let addr = server.addr();
+    let with_user = fetcher.fetch(&format!("http://me:s3cret@{addr}/ok"));
+    assert!(with_user.result.is_ok(), "{:?}", with_user.result);
+    let shown = format!("http://me:***@{addr}/ok");
+    assert_eq!(with_user.facts.final_url.as_deref(), Some(shown.as_str()));
+    let plain = fetcher.fetch(&server.url("/ok"));
+    assert_eq!(plain.facts.final_url, Some(server.url("/ok")));
 }
 
 #[test]

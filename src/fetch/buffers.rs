@@ -32,30 +32,42 @@ use super::clients::OUTPUT_BUFFER;
 const SPARES: usize = 16;
 
 /// Spare input buffers of [`INITIAL_INPUT`] bytes, and output buffers of [`OUTPUT_BUFFER`]: the
-/// sizes a connection starts with. (A request with a longer head line has a larger output
-/// buffer on a connection of its own; it is not kept.)
-static SPARE_INPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-static SPARE_OUTPUT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// sizes connections start with.
+static SPARE_INPUT: Spares = Spares::new(INITIAL_INPUT);
+static SPARE_OUTPUT: Spares = Spares::new(OUTPUT_BUFFER);
 
-/// A spare of `size` bytes from `spares`, or a new one.
-fn take_spare(spares: &Mutex<Vec<Vec<u8>>>, size: usize) -> Vec<u8> {
-    let spare = spares
-        .lock()
-        .ok()
-        .and_then(|mut spares| spares.pop())
-        .filter(|spare| spare.len() == size);
-    // `vec![0; n]` asks the allocator for zeroed memory: fresh pages stay untouched.
-    spare.unwrap_or_else(|| vec![0; size])
+/// Up to [`SPARES`] buffers of one size.
+struct Spares {
+    size: usize,
+    list: Mutex<Vec<Vec<u8>>>,
 }
 
-/// Keeps `buffer` as a spare if there is room; else it is freed.
-fn give_spare(spares: &Mutex<Vec<Vec<u8>>>, buffer: Vec<u8>) {
-    if buffer.is_empty() {
-        return;
+impl Spares {
+    const fn new(size: usize) -> Spares {
+        Spares {
+            size,
+            list: Mutex::new(Vec::new()),
+        }
     }
-    if let Ok(mut spares) = spares.lock() {
-        if spares.len() < SPARES {
-            spares.push(buffer);
+
+    /// A buffer of `size` bytes: a spare if they are this pool's size and one is left, else a
+    /// new one, zero-filled.
+    fn take(&self, size: usize) -> Vec<u8> {
+        let spare = (size == self.size)
+            .then(|| self.list.lock().ok()?.pop())
+            .flatten();
+        spare.unwrap_or_else(|| vec![0; size])
+    }
+
+    /// Keeps `buffer` if it is of this pool's size and there is room; else it is freed.
+    fn give(&self, buffer: Vec<u8>) {
+        if buffer.len() != self.size {
+            return;
+        }
+        if let Ok(mut list) = self.list.lock() {
+            if list.len() < SPARES {
+                list.push(buffer);
+            }
         }
     }
 }
@@ -99,11 +111,7 @@ impl SocketBuffers {
 
     fn ensure_output(&mut self) {
         if self.output.is_empty() {
-            self.output = if self.output_size == OUTPUT_BUFFER {
-                take_spare(&SPARE_OUTPUT, OUTPUT_BUFFER)
-            } else {
-                vec![0; self.output_size]
-            };
+            self.output = SPARE_OUTPUT.take(self.output_size);
         }
     }
 
@@ -119,10 +127,8 @@ impl SocketBuffers {
         }
         let free = self.input.len() - self.filled;
         let wanted = if self.input.is_empty() {
-            if self.max_input >= INITIAL_INPUT {
-                self.input = take_spare(&SPARE_INPUT, INITIAL_INPUT);
-            }
-            INITIAL_INPUT.min(self.max_input)
+            self.input = SPARE_INPUT.take(INITIAL_INPUT.min(self.max_input));
+            self.input.len()
         } else if self.full_read || free == 0 {
             (self.input.len() * 2).min(self.max_input)
         } else {
@@ -138,13 +144,8 @@ impl SocketBuffers {
 
 impl Drop for SocketBuffers {
     fn drop(&mut self) {
-        // Only buffers of the sizes new connections start with are worth keeping.
-        if self.input.len() == INITIAL_INPUT {
-            give_spare(&SPARE_INPUT, std::mem::take(&mut self.input));
-        }
-        if self.output.len() == OUTPUT_BUFFER {
-            give_spare(&SPARE_OUTPUT, std::mem::take(&mut self.output));
-        }
+        SPARE_INPUT.give(std::mem::take(&mut self.input));
+        SPARE_OUTPUT.give(std::mem::take(&mut self.output));
     }
 }
 
@@ -242,13 +243,21 @@ mod tests {
     }
 
     #[test]
-    fn only_buffers_of_the_sizes_connections_start_with_are_kept() {
-        let mut large = SocketBuffers::new(96 * 1024, 64 * 1024);
-        read(&mut large, 10);
-        assert_eq!(large.output().len(), 64 * 1024);
-        drop(large);
-        let spares = SPARE_OUTPUT.lock().expect("spares");
-        assert!(spares.iter().all(|spare| spare.len() == OUTPUT_BUFFER));
+    fn spares_hold_and_hand_out_buffers_of_their_own_size_only() {
+        let spares = Spares::new(8 * 1024);
+        let count = || spares.list.lock().expect("spares").len();
+        spares.give(vec![0; 64 * 1024]);
+        assert_eq!(count(), 0, "a connection's own larger buffer is not kept");
+        spares.give(vec![1; 8 * 1024]);
+        assert_eq!(count(), 1);
+        assert_eq!(spares.take(64 * 1024).len(), 64 * 1024);
+        assert_eq!(count(), 1, "a request for another size leaves the spare");
+        assert_eq!(spares.take(8 * 1024), vec![1; 8 * 1024]);
+        assert_eq!(count(), 0);
+        for _ in 0..SPARES + 3 {
+            spares.give(vec![0; 8 * 1024]);
+        }
+        assert_eq!(count(), SPARES);
     }
 
     #[test]

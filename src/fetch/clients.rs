@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ureq::Agent;
 use ureq::config::Config;
 use ureq::http::Uri;
+use ureq::http::header::PROXY_AUTHORIZATION;
 use ureq::http::uri::{Authority, Scheme};
 
 use super::FetchOptions;
@@ -48,9 +49,9 @@ pub(super) const LONGEST_LINE: usize = 64 * 1024;
 /// Each connection's output buffer: 8 KiB, two pages, the longest request line nginx and Apache
 /// accept by default. Every connection touches all of it (`buffers.rs`): at 64 KiB, the 16 page
 /// faults of each new connection's were most of what held back the first of 50 workers. A
-/// request that may have a longer line (or a longer head, with a `Proxy-Authorization` of its
-/// own) is sent with an output buffer of [`LONGEST_LINE`] instead, on a connection of its own
-/// (`Exchange::may_overflow`).
+/// fetcher with a longer header line gives its connections a buffer that holds it; a URL with
+/// a longer line is sent with one of [`LONGEST_LINE`], on a connection of its own
+/// (`exchange.rs`, `output_buffer` and `Exchange::send`).
 pub(super) const OUTPUT_BUFFER: usize = 8 * 1024;
 
 /// Where an agent's last request went: the scheme and `host:port`.
@@ -70,14 +71,15 @@ pub(super) struct Clients {
 impl Clients {
     /// The agents for a fetcher with `options`: every agent gets the same configuration, and
     /// `max_idle_connections` and `max_idle_connections_per_host` bound the agents kept between
-    /// requests, in total and per host.
-    pub(super) fn new(options: &FetchOptions) -> Clients {
+    /// requests, in total and per host. `output_buffer` is the size of each connection's output
+    /// buffer, which the fetcher's headers decide (`Exchange::output_buffer`).
+    pub(super) fn new(options: &FetchOptions, output_buffer: usize) -> Clients {
         let targets = Arc::new(Targets::new(
             options.resolve.clone(),
             options.connect_to.clone(),
         ));
         Clients {
-            config: agent_config(options),
+            config: agent_config(options, output_buffer),
             connector: PhaseConnector::new(
                 TlsConnector::new(TlsSettings {
                     trust: options.trust.clone(),
@@ -85,6 +87,7 @@ impl Clients {
                     insecure: options.insecure,
                 }),
                 targets.clone(),
+                options.headers.contains_key(PROXY_AUTHORIZATION),
             ),
             resolver: CachingResolver::new(targets),
             max_idle: options.max_idle_connections,
@@ -124,8 +127,8 @@ impl Clients {
 }
 
 /// The configuration of every agent: the whole timeout as its deadline, no redirects or status
-/// errors of ureq's own, and buffers sized for the heap.
-fn agent_config(options: &FetchOptions) -> Config {
+/// errors of ureq's own, and buffers sized to what a connection carries (`buffers.rs`).
+fn agent_config(options: &FetchOptions, output_buffer: usize) -> Config {
     let mut config = Agent::config_builder()
         .timeout_global(Some(options.timeout))
         // Status errors are made here, with the reason phrase ureq's own leave out, and
@@ -137,7 +140,7 @@ fn agent_config(options: &FetchOptions) -> Config {
         .max_idle_connections(CONNECTIONS_PER_AGENT)
         .max_idle_connections_per_host(1)
         .input_buffer_size(INPUT_BUFFER)
-        .output_buffer_size(OUTPUT_BUFFER)
+        .output_buffer_size(output_buffer)
         // ureq would read one proxy for every scheme from the environment; `Proxies` picks
         // one per request instead (see `Exchange::send`).
         .proxy(None);

@@ -1,13 +1,10 @@
 //! One attempt at a URL: its request, the redirects it leads to, and the reading of the final
 //! response into a [`Page`] or a failure.
 
-use std::borrow::Cow;
 use std::io::{self, Read};
 use std::time::{Duration, Instant, SystemTime};
 
-use ureq::http::header::{
-    ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, PROXY_AUTHORIZATION, USER_AGENT,
-};
+use ureq::http::header::{ACCEPT_ENCODING, CONTENT_TYPE, LOCATION, USER_AGENT};
 use ureq::http::{HeaderMap, HeaderValue, Response, Uri, Version};
 use ureq::{Agent, Body, Proxy};
 
@@ -34,8 +31,8 @@ pub(super) struct Exchange {
     method: Method,
     max_redirects: u32,
     headers: HeaderMap,
-    /// What `headers` need of the output buffer.
-    header_lines: HeadLines,
+    /// The agent's output buffer size, from [`output_buffer`].
+    output_buffer: usize,
     accept: StatusRanges,
     checks: Checks,
     cert_expiry_days: Option<u32>,
@@ -64,9 +61,7 @@ pub(super) enum Config {
     AgentDeadline,
     /// One made for the request, with what is left of the deadline and the proxy: for a request
     /// after the first (a retry, a redirect), and for any request through a proxy (the pool is
-    /// still shared: ureq keys pooled connections by proxy). A request whose head may not fit
-    /// the agent's output buffer gets one of its own too, and with it a connection outside the
-    /// pool (see `Exchange::send`).
+    /// still shared: ureq keys pooled connections by proxy).
     OwnDeadline,
 }
 
@@ -77,40 +72,27 @@ struct Hop {
     config: Config,
 }
 
-/// What a request's headers need of the output buffer ureq writes the head through, a line at
-/// a time. Each line is counted as `name: value\r\n` and the `\r\n` of the blank line after
-/// it: ureq writes that with the last header, which is always one of these (its own come
-/// first).
-#[derive(Debug)]
-struct HeadLines {
-    longest: usize,
-    total: usize,
-    /// The headers have a `Proxy-Authorization` of the request's own. `forward.rs` looks for
-    /// it in the first piece of the head that goes out, so the whole head must fit.
-    whole: bool,
+/// The output buffer the fetcher's connections write request heads through: [`OUTPUT_BUFFER`],
+/// or the longest of `headers` if that is longer (up to [`LONGEST_LINE`], past which ureq fails
+/// the request), so that a long `-H` costs each connection a larger buffer, not its keep-alive.
+///
+/// ureq writes a head a line at a time and fails a line longer than the buffer. A header line
+/// is `name: value\r\n`, and the last one goes out with the `\r\n` of the blank line after it;
+/// the fetcher's headers come after ureq's own, so the last line is always one of them.
+fn output_buffer(headers: &HeaderMap) -> usize {
+    let longest = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 6)
+        .max()
+        .unwrap_or(0);
+    longest.clamp(OUTPUT_BUFFER, LONGEST_LINE)
 }
 
-impl HeadLines {
-    fn of(headers: &HeaderMap) -> HeadLines {
-        let (mut longest, mut total) = (0, 0);
-        for (name, value) in headers {
-            let line = name.as_str().len() + value.len() + 6;
-            longest = longest.max(line);
-            total += line;
-        }
-        HeadLines {
-            longest,
-            total,
-            whole: headers.contains_key(PROXY_AUTHORIZATION),
-        }
-    }
-}
-
-/// The longest of the lines ureq makes from `uri`, and all of them together, each with 2 bytes
-/// to spare for the blank line: the request line (the path and query, with a `/` put before a
-/// bare query), `host` (the host and port), the `authorization` it encodes from a user and
-/// password in the URL (base64: 4 bytes for 3), and `accept: */*`.
-fn url_lines(uri: &Uri) -> (usize, usize) {
+/// The longest of the lines ureq makes from `uri`, with 2 bytes to spare for the blank line:
+/// the request line (the path and query, with a `/` put before a bare query), `host` (the host
+/// and port), or the `authorization` it encodes from a user and password in the URL (base64:
+/// 4 bytes for 3).
+fn longest_url_line(uri: &Uri) -> usize {
     let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
     let authority = uri.authority().map_or("", |a| a.as_str());
     let (user, host) = match authority.rfind('@') {
@@ -125,11 +107,7 @@ fn url_lines(uri: &Uri) -> (usize, usize) {
     } else {
         user.div_ceil(3) * 4 + 25
     };
-    let accept = 15;
-    (
-        request.max(host).max(authorization),
-        request + host + authorization + accept,
-    )
+    request.max(host).max(authorization)
 }
 
 /// Why one attempt failed, and what that says about trying again.
@@ -180,12 +158,12 @@ impl Exchange {
                 }
             }
         }
-        let header_lines = HeadLines::of(&headers);
+        let output_buffer = output_buffer(&headers);
         Exchange {
             method: options.method,
             max_redirects: options.max_redirects,
             headers,
-            header_lines,
+            output_buffer,
             accept: options.accept.clone(),
             checks: options.checks.clone(),
             cert_expiry_days: options.cert_expiry_days,
@@ -268,24 +246,24 @@ impl Exchange {
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
         }
-        let large = self.may_overflow(&hop.uri);
-        let response = match (hop.config, large) {
-            (Config::AgentDeadline, false) => request.call(),
-            (config, large) => {
-                let mut builder = request.config();
-                if config == Config::OwnDeadline {
-                    let left = attempt.deadline.saturating_duration_since(Instant::now());
-                    builder = builder
-                        .timeout_global(Some(left))
-                        .proxy(attempt.proxy.cloned());
-                }
-                if large {
-                    // ureq gives such a request a connection of its own, neither taken from the
-                    // pool nor put back in it: it is the rare one.
-                    builder = builder.output_buffer_size(LONGEST_LINE);
-                }
-                builder.build().call()
+        // A URL whose request line (or `host`, or `authorization`) may not fit the agent's
+        // output buffer gets one of 64 KiB, and with it, from ureq, a connection of its own,
+        // neither taken from the pool nor put back in it: the rare URL of over 8 KiB.
+        let long_url = longest_url_line(&hop.uri) > self.output_buffer;
+        let response = if hop.config == Config::AgentDeadline && !long_url {
+            request.call()
+        } else {
+            let mut builder = request.config();
+            if hop.config == Config::OwnDeadline {
+                let left = attempt.deadline.saturating_duration_since(Instant::now());
+                builder = builder
+                    .timeout_global(Some(left))
+                    .proxy(attempt.proxy.cloned());
             }
+            if long_url {
+                builder = builder.output_buffer_size(LONGEST_LINE);
+            }
+            builder.build().call()
         };
         response.map_err(|e| Failed {
             stale: is_stale(&e),
@@ -293,18 +271,9 @@ impl Exchange {
         })
     }
 
-    /// Whether the request to `uri` may not fit the agent's output buffer ([`OUTPUT_BUFFER`]):
-    /// one of its lines, or, when its headers have a `Proxy-Authorization`, its whole head
-    /// (see [`HeadLines::whole`]).
-    fn may_overflow(&self, uri: &Uri) -> bool {
-        let (longest, total) = url_lines(uri);
-        let lines = &self.header_lines;
-        let needed = if lines.whole {
-            total + lines.total
-        } else {
-            longest.max(lines.longest)
-        };
-        needed > OUTPUT_BUFFER
+    /// The output buffer size the fetcher's agents are to have (see [`output_buffer`]).
+    pub(super) fn output_buffer(&self) -> usize {
+        self.output_buffer
     }
 
     /// Reads the response from `uri`: its body counted into a [`Page`], or the status that makes
@@ -393,9 +362,12 @@ impl Exchange {
 /// type.
 fn read_facts(response: &Response<Body>, uri: &Uri, redirects: u32, facts: &mut Facts) {
     let url = uri.to_string();
-    facts.final_url = Some(match redact_password(&url) {
-        Cow::Borrowed(_) => url,
-        Cow::Owned(redacted) => redacted,
+    // Only a URL with a user in it can have a password to hide.
+    let has_user = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+    facts.final_url = Some(if has_user {
+        redact_password(&url).into_owned()
+    } else {
+        url
     });
     facts.redirects = redirects;
     facts.content_type = response

@@ -52,15 +52,15 @@ impl Fetcher {
     /// names for [`DNS_TTL`](super::DNS_TTL), so that a host name is looked up once per TTL,
     /// not once per request.
     pub fn new(options: FetchOptions) -> Fetcher {
-        let clients = Clients::new(&options);
-
+        let exchange = Exchange::new(&options);
+        let clients = Clients::new(&options, exchange.output_buffer());
         Fetcher {
             clients: Arc::new(clients),
             timeout: options.timeout,
             retries: options.retries,
             slow: options.slow,
             shared: Arc::new(Shared {
-                exchange: Exchange::new(&options),
+                exchange,
                 proxies: options.proxies,
                 jitter: Jitter::new(),
             }),

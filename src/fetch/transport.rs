@@ -53,14 +53,24 @@ pub(super) struct PhaseConnector(Arc<Chain>);
 
 impl PhaseConnector {
     /// The chain, with `tls` for `https` (and `https://` proxies), and `targets` for the
-    /// `--connect-to` entries that tunnel through a proxy.
-    pub(super) fn new(tls: TlsConnector, targets: Arc<Targets>) -> PhaseConnector {
-        let chain =
-            ().chain(ForwardConnector::new(tls.clone(), targets))
-                .chain(SocksConnector::default())
-                .chain(ConnectProxyConnector::default())
-                .chain(SocketConnector)
-                .chain(tls);
+    /// `--connect-to` entries that tunnel through a proxy. `own_proxy_authorization`: the
+    /// fetcher's requests carry a `Proxy-Authorization` header of their own (see
+    /// [`ForwardConnector::new`]).
+    pub(super) fn new(
+        tls: TlsConnector,
+        targets: Arc<Targets>,
+        own_proxy_authorization: bool,
+    ) -> PhaseConnector {
+        let chain = ()
+            .chain(ForwardConnector::new(
+                tls.clone(),
+                targets,
+                own_proxy_authorization,
+            ))
+            .chain(SocksConnector::default())
+            .chain(ConnectProxyConnector::default())
+            .chain(SocketConnector)
+            .chain(tls);
         PhaseConnector(Arc::new(chain))
     }
 }

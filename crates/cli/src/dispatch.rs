@@ -268,7 +268,7 @@ pub(crate) fn fetch_all<E: Executor>(
         max_workers,
         in_flight: HashMap::new(),
         completions: Arc::new(Completions::default()),
-        results_coming: false,
+        last_results: None,
         finished: Vec::new(),
         events,
         intake,
@@ -340,9 +340,9 @@ struct Dispatcher<'e, E, W: Write> {
     in_flight: HashMap<u64, Submitted>,
     /// Finished tasks not handled yet, filled by their done-callbacks.
     completions: Arc<Completions>,
-    /// The last wake-up found finished tasks: the next sleep gathers them in batches, with a
-    /// timer, rather than waking for the first one with none.
-    results_coming: bool,
+    /// When the loop last found finished tasks: while that is less than a [`GATHER`] ago,
+    /// results are coming, and the loop gathers them in batches with a timer.
+    last_results: Option<Instant>,
     /// The ids taken from `completions`, kept to reuse the allocation.
     finished: Vec<u64>,
     events: Events,
@@ -376,11 +376,13 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         }
     }
 
-    /// Handles every task finished so far; returns how many there were.
-    fn finish_gathered(&mut self) -> Result<usize, Stop> {
+    /// Handles every task finished so far.
+    fn finish_gathered(&mut self) -> Result<(), Stop> {
         let mut finished = std::mem::take(&mut self.finished);
         self.completions.take(&mut finished);
-        let count = finished.len();
+        if !finished.is_empty() {
+            self.last_results = Some(Instant::now());
+        }
         for id in finished.drain(..) {
             // Absent once an interruption has reported it.
             if let Some(submitted) = self.in_flight.remove(&id) {
@@ -388,7 +390,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             }
         }
         self.finished = finished;
-        Ok(count)
+        Ok(())
     }
 
     /// Submits lines while there is room: the ones held back for a host that has a slot
@@ -442,17 +444,17 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
             // have finished (the workers still have the other half to go on with), by the
             // clock, or at once when none is queued (with `--per-host`, say, or at the end of
             // the input). Once a gathering time has passed with none: by the next one.
-            let wake_at = if self.results_coming {
+            let results_coming = self.last_results.is_some_and(|at| at.elapsed() < GATHER);
+            let wake_at = if results_coming {
                 let queued = self.in_flight.len().saturating_sub(self.max_workers);
-                (queued / 2).max(1)
+                queued / 2
             } else {
                 1
             };
             if !self.completions.sleep_until(wake_at) {
-                self.results_coming = true;
-                return self.finish_gathered().map(drop);
+                return self.finish_gathered();
             }
-            if self.results_coming {
+            if results_coming {
                 let gather = Instant::now() + GATHER;
                 due = Some(due.map_or(gather, |due| due.min(gather)));
             }
@@ -470,8 +472,7 @@ impl<E: Executor, W: Write> Dispatcher<'_, E, W> {
         if let Some(event) = event {
             self.handle(event)?;
         }
-        self.results_coming = self.finish_gathered()? > 0;
-        Ok(())
+        self.finish_gathered()
     }
 
     fn handle(&mut self, event: Event) -> Result<(), Stop> {

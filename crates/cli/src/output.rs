@@ -176,8 +176,9 @@ pub(crate) struct Timeline {
 
 /// The Python example's line: `'URL' page is N bytes` or `'URL' generated an exception: ERR`.
 pub(crate) fn format_line(outcome: &Outcome) -> String {
-    // Appended to `repr`'s string rather than `format!`ted anew with it as an argument: one
-    // allocation and copy fewer (`BENCHMARKS.md`, "The fetcher's own work").
+    // Appended to `repr`'s string rather than `format!`ted anew with it as an argument, which
+    // copied it through the formatter a second time (`BENCHMARKS.md`, "The fetcher's own
+    // work").
     let mut line = repr(&outcome.url);
     match &outcome.result {
         Ok(page) => {

@@ -13,16 +13,17 @@ use crate::support::{text, url_of};
 /// executor's queue, which holds at least 128 (`MIN_QUEUED` in `crates/cli/src/dispatch.rs`).
 const SUBMITTED: usize = 2 + 128;
 
-/// Two workers take the first two of 200 URLs and hang; `signal` comes then. Returns the run's
-/// end and its URLs.
+/// Two workers take the first two of 200 URLs and hang; `signal` comes once the run has taken
+/// all it will (`-v` logs each as `queued`). Returns the run's end and its URLs.
 fn stopped_by(signal: &str, extra: &[&str]) -> (Output, Vec<String>) {
     let mut hang = Hanging::start(2);
     let urls = hang.urls(200);
     let run = fetchall()
-        .args(["-w", "2", "--timeout", "600", "-"])
+        .args(["-v", "-w", "2", "--timeout", "600", "-"])
         .args(extra)
         .stdin(text(&urls))
         .spawn();
+    run.stderr_until("queued", SUBMITTED);
     hang.wait_for(2);
     run.signal(signal);
     (run.finish(), urls)

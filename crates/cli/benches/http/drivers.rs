@@ -215,11 +215,14 @@ pub(crate) fn fetcher_client(workers: usize, file: &Path) -> io::Result<()> {
         workers,
         file,
         || (),
-        |(), url, out| match fetcher.load_url(url) {
-            Ok(page) => writeln!(out, "{} page is {} bytes", repr(url), page.bytes),
-            Err(e) => writeln!(out, "{} generated an exception: {e}", repr(url)),
-        },
+        |(), url, out| write_fetched(out, url, &fetcher.load_url(url)),
     )
+}
+
+/// The executor's queue bound for `workers`, as the CLI's `dispatch::queue_bound` has it (the
+/// bench cannot import from the binary).
+fn queue_bound(workers: usize) -> usize {
+    (workers * 2).max(128)
 }
 
 /// The fetcher's defaults with room for an idle connection per worker.
@@ -239,14 +242,15 @@ pub(crate) fn library_client(workers: usize, file: &Path) -> io::Result<()> {
     let fetcher = Fetcher::new(options_for(workers));
     let pool = ThreadPool::builder()
         .num_threads(workers)
-        .queue_bound((workers * 2).max(128))
+        .queue_bound(queue_bound(workers))
         .build()
         .map_err(io::Error::other)?;
+    let outstanding = workers + queue_bound(workers);
     let mut out = BufWriter::new(io::stdout().lock());
     let mut completed = AsCompleted::new();
     for url in BufReader::new(File::open(file)?).lines() {
         let url = url?;
-        if completed.len() >= workers + (workers * 2).max(128) {
+        if completed.len() >= outstanding {
             if let Some(handle) = completed.next() {
                 print_result(&mut out, handle.join())?;
             }
@@ -273,8 +277,19 @@ fn print_result(
     result: Result<Fetched, fetchall::TaskError>,
 ) -> io::Result<()> {
     match result {
-        Ok((url, Ok(page))) => writeln!(out, "{} page is {} bytes", repr(&url), page.bytes),
-        Ok((url, Err(e))) => writeln!(out, "{} generated an exception: {e}", repr(&url)),
+        Ok((url, fetched)) => write_fetched(out, &url, &fetched),
         Err(e) => writeln!(out, "task failed: {e}"),
+    }
+}
+
+/// The Python example's line for `url`.
+fn write_fetched(
+    out: &mut impl Write,
+    url: &str,
+    fetched: &Result<fetchall::fetch::Page, fetchall::fetch::FetchError>,
+) -> io::Result<()> {
+    match fetched {
+        Ok(page) => writeln!(out, "{} page is {} bytes", repr(url), page.bytes),
+        Err(e) => writeln!(out, "{} generated an exception: {e}", repr(url)),
     }
 }

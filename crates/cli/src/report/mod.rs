@@ -21,10 +21,10 @@ pub(crate) use outputs::Outputs;
 
 use std::borrow::Cow;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 
@@ -78,18 +78,17 @@ impl Totals {
 
     /// The `--summary-json` object.
     pub(crate) fn to_json(&self) -> serde_json::Value {
-        let ms = millis;
         serde_json::json!({
             "total": self.ok + self.failed + self.not_run,
             "ok": self.ok,
             "failed": self.failed,
             "not_run": self.not_run,
             "interrupted": self.interrupted,
-            "wall_ms": ms(self.wall),
+            "wall_ms": millis(self.wall),
             "fetch_ms": {
-                "p50": self.p50.map(ms),
-                "p95": self.p95.map(ms),
-                "p99": self.p99.map(ms),
+                "p50": self.p50.map(millis),
+                "p95": self.p95.map(millis),
+                "p99": self.p99.map(millis),
             },
             "baseline": self.baseline.as_ref().map(|b| b.counts.to_json()),
         })
@@ -258,26 +257,30 @@ fn create(path: &Path) -> Result<File, String> {
 
 /// A new file in the shared temporary directory for JUnit's test cases when the report goes to
 /// stdout. Made with `create_new`, so a name planted there by someone else (a link to a file
-/// of ours) is never followed or emptied; a taken name is skipped for the next one.
+/// of ours) is never followed or emptied; a taken name is skipped for the next one. The names
+/// carry the clock's nanoseconds as well as the process id, so they cannot all be taken in
+/// advance.
 fn create_private_spool() -> Result<(File, PathBuf), String> {
     let dir = std::env::temp_dir();
-    let mut last = None;
+    let nonce = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let name = |n: u32| format!("fetchall-{}-{nonce}-{n}.cases", std::process::id());
     for n in 0..100 {
-        let path = dir.join(format!("fetchall-{}-{n}.cases", std::process::id()));
+        let path = dir.join(name(n));
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
         {
             Ok(file) => return Ok((file, path)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(format!("cannot write {}: {e}", path.display())),
         }
     }
-    let path = last.unwrap_or(dir);
     Err(format!(
         "cannot write {}: every name is taken",
-        path.display()
+        dir.join(name(99)).display()
     ))
 }
 
@@ -467,12 +470,33 @@ fn assemble_junit(
 ) -> Result<(), String> {
     let spooled = |e: io::Error| format!("cannot read back {}: {e}", spool_path.display());
     spool.into_inner().map_err(|e| spooled(e.into_error()))?;
-    let mut cases = File::open(spool_path).map_err(spooled)?;
+    let mut cases = Spooled {
+        file: File::open(spool_path).map_err(spooled)?,
+        path: spool_path,
+    };
     target.write_with(|out| {
         out.write_all(junit::head(totals).as_bytes())?;
         io::copy(&mut cases, out)?;
         out.write_all(junit::tail(totals).as_bytes())
     })
+}
+
+/// The spooled test cases being read back: a read error names the spool, where `write_with`
+/// would put it down to the target.
+struct Spooled<'a> {
+    file: File,
+    path: &'a Path,
+}
+
+impl Read for Spooled<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read back {}: {e}", self.path.display()),
+            )
+        })
+    }
 }
 
 #[cfg(test)]
