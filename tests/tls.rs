@@ -207,8 +207,8 @@ fn a_ca_file_is_trusted_and_only_it() {
             other.cert_pem(),
             pki.ca.cert_pem()
         );
-        let path = pki.dir.write("bundle.pem", &bundle).expect("write");
-        let trust = Trust::from_pem_file(&path).expect("a bundle of two");
+        let path = pki.file("bundle.pem", &bundle);
+        let trust = Trust::from_pem_file(path.as_ref()).expect("a bundle of two");
         assert!(matches!(&trust, Trust::Only(certs) if certs.len() == 2));
         let fetcher = fetcher_with(|o| o.trust = trust);
         for ca in [&pki.ca, &other] {

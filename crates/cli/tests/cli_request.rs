@@ -7,20 +7,15 @@
 use fetchall_serve::OK_BODY;
 use fetchall_serve::testing::server;
 
-use crate::support::bin::{Output, fetchall as command};
+use crate::support::bin::Output;
 use crate::support::proxy::TunnelProxy;
-use crate::support::{TempFile, exception, json, page};
+use crate::support::{exception, fetch_one, json, page};
 
 /// Runs `fetchall FILE ARGS`, FILE listing `url` alone, with the environment variables `env`
 /// (and `PATH`) only.
-fn fetchall_env(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let file = TempFile::holding(format!("{url}\n"));
-    command().envs(env).arg(file.path()).args(args).run()
-}
-
-/// [`fetchall_env`] with no environment variable but `PATH`.
+/// [`fetch_one`] with no environment variable but `PATH`.
 fn fetchall(url: &str, args: &[&str]) -> Output {
-    fetchall_env(url, args, &[])
+    fetch_one(url, args, &[])
 }
 
 /// Runs each `(ARGS, MESSAGE)` of `cases` on a URL of a fresh server: each must be a usage error
@@ -195,7 +190,7 @@ fn proxies_come_from_the_environment_as_curl_reads_it() {
             false,
         ),
     ] {
-        let run = fetchall_env(&url, &[], env);
+        let run = fetch_one(&url, &[], env);
         assert_eq!(run.code(), Some(0), "{env:?}: {run:?}");
         let heads = proxy.received();
         if proxied {
@@ -216,7 +211,7 @@ fn https_urls_go_through_a_connect_tunnel() {
     let via = proxy.url();
     // The tunnel reaches a plain-HTTP server, so the TLS handshake fails; the CONNECT is the point.
     let url = format!("https://{}/ok", server.addr());
-    let run = fetchall_env(&url, &[], &[("https_proxy", via.as_str())]);
+    let run = fetch_one(&url, &[], &[("https_proxy", via.as_str())]);
     assert_eq!(run.code(), Some(1), "{run:?}");
     let heads = proxy.received();
     assert_eq!(heads.len(), 1, "{heads:?}");
@@ -228,7 +223,7 @@ fn https_urls_go_through_a_connect_tunnel() {
 fn an_unusable_proxy_fails_each_url_instead_of_going_around_it() {
     let server = server();
     let url = server.url("/ok");
-    let run = fetchall_env(&url, &[], &[("all_proxy", "ftp://127.0.0.1:9")]);
+    let run = fetch_one(&url, &[], &[("all_proxy", "ftp://127.0.0.1:9")]);
     let message = "unusable proxy in all_proxy: 'ftp://127.0.0.1:9' \
                    (a proxy is http://, https://, socks4://, socks4a://, socks5:// or socks5h://)";
     assert_eq!(run.stdout, exception(&url, message));
@@ -242,7 +237,7 @@ fn a_socks_proxy_is_used_not_gone_around() {
     let url = server.url("/ok");
     let refused = fetchall_serve::testing::refused_addr();
     let proxy = format!("socks5h://{refused}");
-    let run = fetchall_env(&url, &[], &[("all_proxy", proxy.as_str())]);
+    let run = fetch_one(&url, &[], &[("all_proxy", proxy.as_str())]);
     let message = "<urlopen error [Errno 111] Connection refused>";
     assert_eq!(run.stdout, exception(&url, message));
     assert_eq!(run.code(), Some(1));
@@ -299,7 +294,7 @@ fn connect_to_through_a_proxy_tunnels_to_the_new_target() {
     let proxy = TunnelProxy::start(server.addr());
     let via = proxy.url();
     let connect_to = format!("example.test:80:{}", server.addr());
-    let run = fetchall_env(
+    let run = fetch_one(
         "http://example.test/echo",
         &["--connect-to", &connect_to],
         &[("http_proxy", via.as_str())],

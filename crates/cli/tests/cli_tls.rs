@@ -11,19 +11,14 @@ use std::time::SystemTime;
 use fetchall_serve::testing::{refused_addr, server};
 use fetchall_serve::tls::{Ca, Identity, LOCALHOST, Pki, TlsFront};
 
-use crate::support::bin::{Output, fetchall as command};
+use crate::support::bin::fetchall as command;
 use crate::support::proxy::TunnelProxy;
-use crate::support::{TempFile, exception, json, page};
+use crate::support::{TempFile, exception, fetch_one as fetchall, json, page};
 
 const VERIFY_FAILED: &str =
     "<urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ";
 
 /// Runs `fetchall FILE ARGS`, FILE listing `url` alone, with `env` (and `PATH`) only.
-fn fetchall(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let file = TempFile::holding(format!("{url}\n"));
-    command().envs(env).arg(file.path()).args(args).run()
-}
-
 fn front(server: &fetchall_serve::Server, identity: &Identity) -> TlsFront {
     TlsFront::start(server.addr(), identity).expect("TLS front")
 }

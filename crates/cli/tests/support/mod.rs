@@ -50,6 +50,13 @@ impl Drop for TempFile {
     }
 }
 
+/// Runs the binary on a file that holds `url` alone, with `args` after it and `env` added to
+/// its environment.
+pub(crate) fn fetch_one(url: &str, args: &[&str], env: &[(&str, &str)]) -> bin::Output {
+    let file = TempFile::holding(format!("{url}\n"));
+    bin::fetchall().envs(env).arg(file.path()).args(args).run()
+}
+
 /// The Python example's success line for `url`.
 pub(crate) fn page(url: &str, bytes: usize) -> String {
     format!("'{url}' page is {bytes} bytes\n")
